@@ -7,7 +7,6 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
-const src = join(root, "src");
 
 export function readRules(markdown: string): Map<string, Set<string>> {
   const rules = new Map<string, Set<string>>();
@@ -30,8 +29,9 @@ function* walk(dir: string): Generator<string> {
 
 const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
 
-export function checkImports(): string[] {
-  const rules = readRules(readFileSync(join(root, "docs/architecture.md"), "utf8"));
+export function checkImports(src = join(root, "src"), archDoc = join(root, "docs/architecture.md")): string[] {
+  const root = dirname(src);
+  const rules = readRules(readFileSync(archDoc, "utf8"));
   const problems: string[] = [];
   for (const part of readdirSync(src)) {
     if (!statSync(join(src, part)).isDirectory()) continue;

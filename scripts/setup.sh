@@ -26,6 +26,8 @@ DEB_PACKAGES=(
   nftables iproute2  # per-workload network namespaces and egress rules
   auditd          # auditctl: enables kernel audit so Landlock denials are reported
   apparmor        # apparmor_parser, to validate generated AppArmor profiles
+  strace          # tests check that the native code makes only its listed privileged syscalls
+  wrk             # load generator for the real-server benchmark (bench/)
 )
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

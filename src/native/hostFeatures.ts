@@ -29,9 +29,18 @@ export interface HostFeatures {
   readonly root: boolean;
   readonly namespaces: Readonly<Record<"mnt" | "pid" | "net" | "ipc" | "uts" | "user" | "cgroup" | "time", boolean>>;
   readonly cgroup: { readonly mode: "v1" | "v2" | "hybrid" | "none"; readonly v2Mount?: string };
-  readonly seccomp: { readonly filter: boolean; readonly userNotification: boolean };
+  readonly seccomp: {
+    readonly filter: boolean;
+    readonly userNotification: boolean;
+    /** Return actions the kernel supports (SECCOMP_GET_ACTION_AVAIL), e.g. "kill_process", "log", "user_notif". */
+    readonly actions?: readonly string[];
+  };
   /** Landlock ABI version the kernel reports; 0 when Landlock is absent or disabled. */
-  readonly landlock: { readonly abi: number };
+  readonly landlock: {
+    readonly abi: number;
+    /** Bitmask of fixed Landlock issues (LANDLOCK_CREATE_RULESET_ERRATA), when the kernel reports it. */
+    readonly errata?: number;
+  };
   readonly lsm: {
     readonly active: readonly string[];
     readonly bpfListed: boolean;
@@ -45,4 +54,12 @@ export interface HostFeatures {
   readonly fanotify: boolean;
   readonly runtimes: { readonly runc?: string; readonly crun?: string };
   readonly backends: readonly BackendStatus[];
+  /**
+   * Why each absent feature is absent, keyed by its field path
+   * ("bpf.tpBtf", "namespaces.time", "lsm.bpfLoadable", "fanotify", ...):
+   * the errno name and text, e.g. "EPERM (Operation not permitted)".
+   */
+  readonly failures?: Readonly<Record<string, string>>;
+  /** How the probe got its results where that matters: privilege, securityfs, user namespaces. */
+  readonly notes?: readonly string[];
 }
