@@ -88,6 +88,11 @@ export interface CapabilityRule extends RuleBase {
   readonly capability: string;
 }
 
+/**
+ * KubeArmor only audits syscalls whatever the action. Palisade keeps the
+ * resolved action: Block is enforced (seccomp), Audit is logged, and Allow
+ * never builds an allow-list (it is logged like Audit). See docs/policy.md.
+ */
 export interface SyscallRule extends RuleBase {
   readonly kind: "syscall";
   /** Lower-case syscall names, e.g. `unlink`, `init_module`. */
@@ -98,6 +103,35 @@ export interface SyscallRule extends RuleBase {
 
 export type Rule = ProcessRule | FileRule | NetworkRule | CapabilityRule | SyscallRule;
 export type RuleKind = Rule["kind"];
+
+// ---------------------------------------------------------------- unenforced
+
+/** Plain JSON, as written in the YAML (after normalising spellings). */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/**
+ * KubeArmor v1 features that Palisade parses and keeps, but that no rule kind
+ * above can express: `process.matchPaths[].execname` and `.allowedArgs`,
+ * protocols outside NetworkProtocol (`all`, socket types), `spec.presets`,
+ * `spec.apparmor` and host `spec.device`. They are never dropped: a compiler
+ * must fail closed (COMPILE_UNSUPPORTED) on any note unless it can enforce it
+ * or the workload runs with the Audit posture. See docs/policy.md.
+ */
+export type UnenforcedFeature = "execname" | "allowedArgs" | "network-protocol" | "presets" | "apparmor" | "device";
+
+export interface UnenforcedNote {
+  readonly kind: "unenforced";
+  readonly feature: UnenforcedFeature;
+  /** The rule category it belongs to; "policy" for spec-level features (presets, apparmor, device). */
+  readonly category: RuleKind | "policy";
+  /** The resolved action (rule, then section, then spec level). */
+  readonly action: Action;
+  /** Why the model cannot carry it, for `policy explain` and compile errors. */
+  readonly reason: string;
+  /** The entry as written (spellings normalised, action/severity/tags/message resolved). */
+  readonly value: JsonValue;
+  readonly origin: Origin;
+}
 
 // ---------------------------------------------------------------- selectors
 
@@ -133,12 +167,20 @@ export interface Policy {
   readonly message: string;
   readonly rules: readonly Rule[];
   readonly origin: Origin;
+  /** Features kept but not expressible as rules; the parser always sets it (possibly empty). */
+  readonly unenforced?: readonly UnenforcedNote[];
+  /** `metadata.labels` / `metadata.annotations` of the policy object itself (informational). */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 // ---------------------------------------------------------------- combined
 
 /** What happens to an operation in a category that no Allow rule lists. */
 export type Posture = "block" | "audit";
+
+/** The categories that can become allow-lists (syscall rules never do). */
+export type PostureCategory = "process" | "file" | "network" | "capability";
 
 /**
  * All policies that select one workload, combined (see docs/policy.md).
@@ -151,6 +193,17 @@ export interface EffectivePolicy {
   readonly rules: readonly Rule[];
   readonly allowList: Readonly<Record<"process" | "file" | "network" | "capability", boolean>>;
   readonly posture: Readonly<Record<"process" | "file" | "network" | "capability", Posture>>;
+  /**
+   * "workload" (KubeArmorPolicy against workload labels) or "host"
+   * (KubeArmorHostPolicy against node labels). For "host", an allow-list
+   * confines only the source processes its Allow rules name (KubeArmor's
+   * host semantics); for "workload" it confines the whole workload.
+   */
+  readonly target?: "workload" | "host";
+  /** Unenforced features of the selected policies; non-empty means fail closed unless audited. */
+  readonly unenforced?: readonly UnenforcedNote[];
+  /** Allow rules made moot by a Block rule on the same target whose source scope covers theirs. */
+  readonly overridden?: readonly { readonly rule: Rule; readonly by: Rule }[];
 }
 
 /** Deep-freezes a freshly built node tree. Call once, at construction. */

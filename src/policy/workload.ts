@@ -5,7 +5,7 @@
  * turns it into OCI bundles. Interface semantics (what each grants) are in
  * `interfaces.ts` and docs/interfaces.md.
  */
-import type { Origin } from "./model.js";
+import type { Origin, Posture, PostureCategory } from "./model.js";
 
 export type InterfaceName =
   | "network"
@@ -77,6 +77,8 @@ export interface SecurityContext {
   readonly allowPrivilegeEscalation: false;
   /** Capabilities added back (all are dropped by default), lower-case without `cap_`. */
   readonly capabilitiesAdd: readonly string[];
+  /** Why the root filesystem must be writable (`securityContext.writableRootReason`); set iff readOnlyRootFilesystem is false. */
+  readonly writableRootReason?: string;
 }
 
 export interface Container {
@@ -106,4 +108,10 @@ export interface Workload {
   readonly interfaces: readonly InterfaceGrant[];
   readonly restartPolicy: "Always" | "OnFailure" | "Never";
   readonly origin: Origin;
+  readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * `spec.defaultPosture`: what happens to operations an allow-list does not
+   * list. The parser always sets it (Block unless the manifest says audit).
+   */
+  readonly defaultPosture?: Readonly<Record<PostureCategory, Posture>>;
 }
