@@ -21,7 +21,7 @@ DEB_PACKAGES=(
   runc            # the OCI runtime
   gcc libc6-dev make linux-libc-dev  # builds the native launcher
   libseccomp-dev  # seccomp filter compilation in the launcher
-  clang llvm libbpf-dev bpftool     # BPF programs (cgroup device/connect, tracepoints)
+  clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool  # BPF programs (cgroup device/connect, tracepoints)
   busybox-static  # sample and test images are built from it (no registry needed)
   nftables iproute2  # per-workload network namespaces and egress rules
   auditd          # auditctl: enables kernel audit so Landlock denials are reported

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * palisade-sensor-testhelper: a scripted workload for the sensor's tests.
+ * Statically linked so it opens no shared libraries: the only file and
+ * network events it causes are the ones its steps ask for, which lets tests
+ * count events exactly.
+ *
+ *   palisade-sensor-testhelper STEP... [-- PROG ARG...]
+ *
+ * Steps run in order; each prints one JSON line with its result:
+ *   cgroup=DIR          move this process into cgroup DIR (write cgroup.procs)
+ *   uid=N               drop to uid/gid N (no supplementary groups)
+ *   open=PATH           open(O_RDONLY) and close
+ *   repeat=PATH,N       open the same path N times
+ *   flood=PREFIX,N      open PREFIX0 .. PREFIX(N-1): N distinct events
+ *   connect=IP,PORT     TCP connect (IPv4 or IPv6 literal)
+ *   landlock-fs[=P1,P2] Landlock: deny reading, writing and executing files
+ *                       except beneath P1, P2... (read+execute)
+ *   landlock-net        Landlock: deny every TCP connect and bind
+ *   landlock-log-exec   make the next landlock-* log denials after exec too
+ *                       (LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, ABI >= 7)
+ *   sleep=MS
+ *   -- PROG ARG...      execv PROG (same pid)
+ * The first line is {"step":"start","pid":N}. Exit status 0, or 2 when a step
+ * could not be set up (the result line says why).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Debian 12's uapi headers predate Landlock's network and logging parts:
+ * these are the kernel's stable uapi values. */
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+struct ll_path_beneath_attr {
+	uint64_t allowed_access;
+	int32_t parent_fd;
+} __attribute__((packed));
+#define LL_CREATE_RULESET_VERSION (1U << 0)
+#define LL_RULE_PATH_BENEATH 1
+#define LL_FS_EXECUTE (1ULL << 0)
+#define LL_FS_WRITE_FILE (1ULL << 1)
+#define LL_FS_READ_FILE (1ULL << 2)
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_RESTRICT_SELF_LOG_NEW_EXEC_ON (1U << 1)
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule 445
+#define SYS_landlock_restrict_self 446
+#endif
+
+static unsigned restrict_flags;
+
+static void result(const char *step, const char *arg, long r)
+{
+	printf("{\"step\":\"%s\",\"arg\":\"%s\",\"result\":%ld}\n", step, arg, r);
+	fflush(stdout);
+}
+
+static long open_once(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return fd;
+}
+
+/* "A,B" → A and the number B. */
+static const char *split_n(char *arg, long *n)
+{
+	char *comma = strrchr(arg, ',');
+	if (!comma)
+		return NULL;
+	*comma = 0;
+	*n = atol(comma + 1);
+	return arg;
+}
+
+static long do_connect(char *arg)
+{
+	long port;
+	const char *ip = split_n(arg, &port);
+	struct sockaddr_in in4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	int v6 = ip && strchr(ip, ':');
+	if (!ip || (v6 ? inet_pton(AF_INET6, ip, &in6.sin6_addr) : inet_pton(AF_INET, ip, &in4.sin_addr)) != 1)
+		return -EINVAL;
+	int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (s < 0)
+		return -errno;
+	long r = v6 ? connect(s, (struct sockaddr *)&in6, sizeof(in6)) : connect(s, (struct sockaddr *)&in4, sizeof(in4));
+	r = r < 0 ? -errno : 0;
+	close(s);
+	return r;
+}
+
+static long landlock(int net, char *allow)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+	if (abi < 1)
+		return -ENOSYS;
+	if (net && abi < 4)
+		return -EOPNOTSUPP;
+	/* Older ABIs reject the struct's later fields unless we pass a shorter size. */
+	struct ll_ruleset_attr attr = { 0 };
+	size_t size = abi >= 6 ? sizeof(attr) : abi >= 4 ? 16 : 8;
+	if (net)
+		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+	else
+		attr.handled_access_fs = LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE;
+	int rs = syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+	if (rs < 0)
+		return -errno;
+	for (char *p = allow ? strtok(allow, ",") : NULL; p; p = strtok(NULL, ",")) {
+		struct ll_path_beneath_attr pb = { .allowed_access = LL_FS_EXECUTE | LL_FS_READ_FILE };
+		pb.parent_fd = open(p, O_PATH | O_CLOEXEC);
+		if (pb.parent_fd < 0 || syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &pb, 0))
+			return -errno;
+		close(pb.parent_fd);
+	}
+	if (restrict_flags && abi < 7)
+		return -EOPNOTSUPP;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_landlock_restrict_self, rs, restrict_flags))
+		return -errno;
+	close(rs);
+	return 0;
+}
+
+static int step(char *s)
+{
+	char *arg = strchr(s, '=');
+	long n, r = 0;
+	if (arg)
+		*arg++ = 0;
+	const char *a = arg ? arg : "";
+	if (!strcmp(s, "cgroup") && arg) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/cgroup.procs", arg);
+		int fd = open(path, O_WRONLY);
+		r = fd < 0 || write(fd, "0\n", 2) != 2 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
+	if (!strcmp(s, "uid") && arg) {
+		gid_t g = atoi(arg);
+		r = setgroups(0, NULL) || setgid(g) || setuid(atoi(arg)) ? -errno : 0;
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
+	if (!strcmp(s, "open") && arg) {
+		result(s, a, open_once(arg));
+		return 0;
+	}
+	if (!strcmp(s, "repeat") && arg && split_n(arg, &n)) {
+		for (long i = 0; i < n; i++)
+			r = open_once(arg);
+		result(s, a, r);
+		return 0;
+	}
+	if (!strcmp(s, "flood") && arg && split_n(arg, &n)) {
+		char path[4096];
+		for (long i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s%ld", arg, i);
+			r = open_once(path);
+		}
+		result(s, a, r);
+		return 0;
+	}
+	if (!strcmp(s, "connect") && arg) {
+		char copy[256];
+		snprintf(copy, sizeof(copy), "%s", arg);
+		result(s, a, do_connect(copy));
+		return 0;
+	}
+	if (!strcmp(s, "landlock-fs") || !strcmp(s, "landlock-net")) {
+		r = landlock(s[9] == 'n', arg);
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
+	if (!strcmp(s, "landlock-log-exec")) {
+		restrict_flags |= LL_RESTRICT_SELF_LOG_NEW_EXEC_ON;
+		return 0;
+	}
+	if (!strcmp(s, "sleep") && arg) {
+		struct timespec ts = { atol(arg) / 1000, (atol(arg) % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	fprintf(stderr, "palisade-sensor-testhelper: unknown step %s\n", s);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	printf("{\"step\":\"start\",\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			if (i + 1 >= argc)
+				return 2;
+			execv(argv[i + 1], argv + i + 1);
+			result("exec", argv[i + 1], -errno);
+			return 2;
+		}
+		int r = step(argv[i]);
+		if (r)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,233 @@
+/**
+ * The sensor's event schema, one for every source: BPF tracepoints
+ * (palisade-sensor, source "bpf") and kernel audit records (palisade-auditd,
+ * source "audit"). The C encoders (src/native/sensor/emit.c, auditd.c) write
+ * these JSON lines; this file types and validates them. docs/sensor.md is the
+ * prose version. A line that does not validate is a counted parse error,
+ * never an exception: the sensor must keep running whatever a line holds.
+ */
+
+export type EventSource = "bpf" | "audit";
+
+/** Fields every event carries (some only from some sources, see docs/sensor.md). */
+export interface EventBase {
+  readonly source: EventSource;
+  /** RFC 3339 UTC; for aggregated lines the last occurrence. */
+  readonly time: string;
+  /** Host pid (thread-group id). */
+  readonly pid: number;
+  readonly tid?: number;
+  readonly ppid?: number;
+  /** pid / parent pid inside the task's pid namespace (the container's view). */
+  readonly nsPid?: number;
+  readonly nsPpid?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  /** cgroup v2 id as a decimal string; audit events get it by enrichment. */
+  readonly cgroupId?: string;
+  readonly comm?: string;
+  /** Occurrences this line stands for (in-kernel aggregation); >= 1. */
+  readonly count: number;
+  /** True on aggregated lines: `count` more occurrences of an event already reported. */
+  readonly repeat?: boolean;
+  readonly firstTime?: string;
+  /** Added by SensorProcess from its process table (exec events), when known. */
+  readonly exe?: string;
+  readonly parentExe?: string;
+  /** Command line of the process (from its exec event), when known. */
+  readonly cmdline?: string;
+}
+
+interface SyscallResult {
+  readonly syscall: string;
+  readonly nr: number;
+  /** Syscall result: fd / 0 on success, -errno on failure. */
+  readonly result: number;
+  readonly errno?: string;
+  /** result was -EPERM or -EACCES: some enforcement backend said no. */
+  readonly denied: boolean;
+}
+
+export interface ExecEvent extends EventBase {
+  readonly type: "exec";
+  readonly filename: string;
+  readonly argv: readonly string[];
+  readonly argvTruncated?: boolean;
+  /** 0 for a successful exec; < 0 for a failed execve (then syscall/errno/denied are set). */
+  readonly result: number;
+  readonly syscall?: string;
+  readonly nr?: number;
+  readonly errno?: string;
+  readonly denied?: boolean;
+}
+
+export interface ForkEvent extends EventBase {
+  readonly type: "fork";
+}
+
+export interface ExitEvent extends EventBase {
+  readonly type: "exit";
+  readonly exitCode: number;
+  readonly signal: number;
+}
+
+export interface FileEvent extends EventBase, SyscallResult {
+  readonly type: "file";
+  /** As passed to the syscall: may be relative to dirfd (-100 = cwd). */
+  readonly path: string;
+  readonly pathTruncated: boolean;
+  readonly dirfd: number;
+  readonly flags: number;
+  readonly flagNames: string;
+  readonly mode: number;
+}
+
+export interface NetEvent extends EventBase, SyscallResult {
+  readonly type: "net";
+  readonly fd?: number;
+  readonly family: string;
+  readonly sockType?: string;
+  readonly protocol: number;
+  readonly protocolName?: string;
+  /** IP address text, or an AF_UNIX path ("@name" when abstract). */
+  readonly addr?: string;
+  /** Remote port for connect/accept, local port for bind. */
+  readonly port?: number;
+}
+
+export interface SyscallEvent extends EventBase, SyscallResult {
+  readonly type: "syscall";
+}
+
+export interface DenialEvent extends EventBase {
+  readonly type: "denial";
+  /** Which kernel mechanism refused: "Landlock", "Seccomp". */
+  readonly enforcer: string;
+  readonly serial: number;
+  readonly syscall?: string;
+  readonly nr?: number;
+  readonly result?: number;
+  readonly errno?: string;
+  readonly denied: boolean;
+  readonly exe?: string;
+  /** Landlock: the access rights that were missing, e.g. ["fs.read_file"]. */
+  readonly blockers: readonly string[];
+  readonly path?: string;
+  readonly dev?: string;
+  readonly ino?: number;
+  readonly addr?: string;
+  readonly port?: number;
+  readonly domain?: string;
+  readonly domainInfo?: { readonly mode?: string; readonly pid?: number; readonly uid?: number; readonly exe?: string; readonly comm?: string };
+  readonly seccompAction?: string;
+  /** The raw audit records of the event ("TYPE body"), for forensics. */
+  readonly records: readonly string[];
+}
+
+export type SensorEvent = ExecEvent | ForkEvent | ExitEvent | FileEvent | NetEvent | SyscallEvent | DenialEvent;
+export type SensorEventType = SensorEvent["type"];
+
+/** Counters printed by the binaries (stats lines). */
+export interface SourceStats {
+  readonly source: EventSource;
+  readonly time: string;
+  /** Ring-buffer records (bpf) or audit records (audit) read. */
+  readonly received: number;
+  /** Occurrences lost before reaching user space (bpf: ring buffer full, counted in the kernel; audit: socket overruns). */
+  readonly dropped: number;
+  /** Occurrences represented by the lines printed (bpf: records + aggregated repeats; audit: denials). */
+  readonly events: number;
+  readonly repeats?: number;
+  readonly droppedByKind?: Readonly<Record<string, number>>;
+  readonly eventsByKind?: Readonly<Record<string, number>>;
+  readonly folded?: number;
+  readonly aggFull?: number;
+  readonly watched?: number;
+  /** audit: growth of the kernel's audit "lost" counter (an upper bound, see docs). */
+  readonly kernelLost?: number;
+}
+
+export type ControlLine =
+  | { readonly type: "ready"; readonly source: EventSource; readonly [k: string]: unknown }
+  | { readonly type: "ack"; readonly source: EventSource; readonly cmd: string; readonly arg: string; readonly ok: boolean; readonly error?: string; readonly cgroupId?: string }
+  | ({ readonly type: "stats" } & SourceStats)
+  | { readonly type: "error"; readonly source: EventSource; readonly message: string; readonly fatal: boolean }
+  | { readonly type: "record"; readonly source: EventSource; readonly [k: string]: unknown };
+
+export type ParsedLine =
+  | { readonly kind: "event"; readonly event: SensorEvent }
+  | { readonly kind: "control"; readonly line: ControlLine }
+  | { readonly kind: "invalid"; readonly reason: string };
+
+type Obj = Record<string, unknown>;
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isStr = (v: unknown): v is string => typeof v === "string";
+const isBool = (v: unknown): v is boolean => typeof v === "boolean";
+const isStrArr = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+
+/** Required fields per type: [name, check]. Optional fields are type-checked when present. */
+const REQUIRED: Record<SensorEventType, ReadonlyArray<readonly [string, (v: unknown) => boolean]>> = {
+  exec: [["filename", isStr], ["argv", isStrArr], ["result", isNum]],
+  fork: [],
+  exit: [["exitCode", isNum], ["signal", isNum]],
+  file: [["syscall", isStr], ["nr", isNum], ["path", isStr], ["dirfd", isNum], ["flags", isNum], ["flagNames", isStr], ["mode", isNum], ["result", isNum], ["denied", isBool]],
+  net: [["syscall", isStr], ["nr", isNum], ["family", isStr], ["protocol", isNum], ["result", isNum], ["denied", isBool]],
+  syscall: [["syscall", isStr], ["nr", isNum], ["result", isNum], ["denied", isBool]],
+  denial: [["enforcer", isStr], ["serial", isNum], ["denied", isBool], ["blockers", isStrArr], ["records", isStrArr]],
+};
+
+const OPTIONAL: Readonly<Record<string, (v: unknown) => boolean>> = {
+  tid: isNum, ppid: isNum, nsPid: isNum, nsPpid: isNum, uid: isNum, gid: isNum, cgroupId: isStr, comm: isStr,
+  repeat: isBool, firstTime: isStr, errno: isStr, port: isNum, addr: isStr, fd: isNum, ino: isNum, exe: isStr,
+  pathTruncated: isBool, argvTruncated: isBool, sockType: isStr, protocolName: isStr,
+};
+
+const CONTROL_TYPES = new Set(["ready", "ack", "stats", "error", "record"]);
+
+/** Parses one output line of palisade-sensor or palisade-auditd. Never throws. */
+export function parseSensorLine(line: string): ParsedLine {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { kind: "invalid", reason: "not JSON" };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { kind: "invalid", reason: "not a JSON object" };
+  const o = v as Obj;
+  if (!isStr(o.type)) return { kind: "invalid", reason: "no type" };
+  if (o.source !== "bpf" && o.source !== "audit") return { kind: "invalid", reason: `unknown source ${String(o.source)}` };
+  if (CONTROL_TYPES.has(o.type)) return parseControl(o);
+  const required = REQUIRED[o.type as SensorEventType];
+  if (!required) return { kind: "invalid", reason: `unknown type ${o.type}` };
+  if (!isStr(o.time) || !isNum(o.pid) || !isNum(o.count) || o.count < 1) return { kind: "invalid", reason: `${o.type}: time/pid/count missing or wrong` };
+  for (const [name, check] of required) {
+    if (!check(o[name])) return { kind: "invalid", reason: `${o.type}: field ${name} missing or wrong` };
+  }
+  for (const [name, check] of Object.entries(OPTIONAL)) {
+    if (o[name] !== undefined && !check(o[name])) return { kind: "invalid", reason: `${o.type}: field ${name} has the wrong type` };
+  }
+  return { kind: "event", event: o as unknown as SensorEvent };
+}
+
+function parseControl(o: Obj): ParsedLine {
+  switch (o.type) {
+    case "ack":
+      if (!isStr(o.cmd) || !isBool(o.ok)) return { kind: "invalid", reason: "ack: cmd/ok missing" };
+      if (!isStr(o.arg)) o.arg = "";
+      break;
+    case "stats":
+      if (!isNum(o.received) || !isNum(o.dropped)) return { kind: "invalid", reason: "stats: received/dropped missing" };
+      if (!isNum(o.events)) o.events = o.received;
+      break;
+    case "error":
+      if (!isStr(o.message)) return { kind: "invalid", reason: "error: message missing" };
+      if (!isBool(o.fatal)) o.fatal = false;
+      break;
+  }
+  return { kind: "control", line: o as unknown as ControlLine };
+}
+
+/** True when the event reports something the kernel refused. */
+export function isDenied(ev: SensorEvent): boolean {
+  return "denied" in ev && ev.denied === true;
+}
