@@ -9,6 +9,7 @@ import { EXIT } from "./exitCodes.js";
 import { registerVersionCommand } from "./versionCommand.js";
 import { registerProbeCommand } from "./probeCommand.js";
 import { registerPolicyCommand } from "./policyCommand.js";
+import { registerImageCommand } from "./imageCommand.js";
 import { PALISADE_VERSION } from "../core/version.js";
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerVersionCommand(program);
   registerProbeCommand(program);
   registerPolicyCommand(program);
+  registerImageCommand(program);
   return program;
 }
 
