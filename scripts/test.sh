@@ -7,6 +7,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 
+# The hub's suite runs against SQLite and a real PostgreSQL (Debian's, on loopback).
+if [ -z "${PALISADE_TEST_POSTGRES_URL:-}" ]; then
+  PALISADE_TEST_POSTGRES_URL=$(bash scripts/postgres.sh)
+  export PALISADE_TEST_POSTGRES_URL
+fi
+
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "lint";        npx eslint --max-warnings=0 .
 step "typecheck";   npx tsc -p tsconfig.json --noEmit

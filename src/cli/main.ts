@@ -10,6 +10,8 @@ import { registerVersionCommand } from "./versionCommand.js";
 import { registerProbeCommand } from "./probeCommand.js";
 import { registerPolicyCommand } from "./policyCommand.js";
 import { registerImageCommand } from "./imageCommand.js";
+import { registerHubCommand } from "./hubCommand.js";
+import { registerAuditCommand } from "./auditCommand.js";
 import { PALISADE_VERSION } from "../core/version.js";
 
 export function buildProgram(): Command {
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerProbeCommand(program);
   registerPolicyCommand(program);
   registerImageCommand(program);
+  registerHubCommand(program);
+  registerAuditCommand(program);
   return program;
 }
 

@@ -36,6 +36,23 @@ export const ERROR_CODES = {
   RUNTIME_NOT_FOUND: "no such workload",
   NATIVE: "the native launcher or a kernel call failed",
   PROBE: "the kernel probe failed",
+  HUB_BAD_REQUEST: "a request to the hub is malformed or does not match its schema",
+  HUB_UNAUTHENTICATED: "the request carries no valid API token",
+  HUB_FORBIDDEN: "the API token's role does not allow this operation",
+  HUB_NOT_FOUND: "no such object (or route) on the hub",
+  HUB_CONFLICT: "the request conflicts with the hub's current state",
+  HUB_ENROLLMENT_TOKEN: "the enrollment token is unknown or revoked",
+  HUB_ENROLLMENT_USED_UP: "the enrollment token has no uses left",
+  HUB_ENROLLMENT_EXPIRED: "the enrollment token has expired",
+  HUB_NODE_AUTH: "a node request's signature headers are missing, malformed, or do not verify",
+  HUB_NODE_CLOCK: "a node request's timestamp is outside the accepted clock window",
+  HUB_NODE_REPLAY: "a node request was already seen (replay)",
+  HUB_NODE_REVOKED: "the node has been revoked",
+  HUB_BUNDLE_SIGNATURE: "a bundle's publisher signature does not verify",
+  HUB_KEY_REVOKED: "the publisher signing key has been revoked",
+  HUB_BUNDLE_VERSION: "a bundle's version is not greater than the latest version of that name",
+  HUB_STORE: "the hub's database failed or is unreachable",
+  HUB_AUDIT_CHAIN: "the hub's audit log hash chain is broken (entries changed, removed or reordered)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

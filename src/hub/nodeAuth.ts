@@ -1,0 +1,187 @@
+/**
+ * Node request signing: how an enrolled device proves who it is on every
+ * request, and how the hub checks it. The agent implements the signing side
+ * from this description (docs/api.md repeats it with an example).
+ *
+ * ## Wire format "palisade-node-v1"
+ *
+ * Every request to /v1/node/* carries four headers:
+ *
+ *   X-Palisade-Node:       the node id from enrollment (node_…)
+ *   X-Palisade-Timestamp:  Unix time in milliseconds, decimal ASCII (e.g. 1735689600000)
+ *   X-Palisade-Nonce:      16–128 random characters from [A-Za-z0-9_-]; new for every request
+ *                          (16 random bytes in base64url is the recommended source)
+ *   X-Palisade-Signature:  base64url (unpadded) Ed25519 signature, by the node key, of
+ *
+ *     "palisade-node-v1" LF METHOD LF TARGET LF TIMESTAMP LF NONCE LF NODE_ID LF BODY_SHA256
+ *
+ * where LF is "\n" (no trailing LF), METHOD is upper case ("GET"), TARGET is the
+ * request target exactly as on the request line (path plus "?query" if any,
+ * e.g. "/v1/node/desired-state"), TIMESTAMP, NONCE and NODE_ID are the header
+ * values, and BODY_SHA256 is the lower-case hex sha256 of the exact body bytes
+ * sent (of the empty string for a request without a body:
+ * e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855).
+ *
+ * The hub refuses (HTTP 401 unless noted, JSON error with a stable code):
+ *   HUB_NODE_AUTH     a header is missing or malformed, the node id is unknown,
+ *                     or the signature does not verify (wrong key, changed body,
+ *                     path, method or header);
+ *   HUB_NODE_CLOCK    the timestamp is more than 5 minutes from the hub's clock
+ *                     (the error's details carry the hub's time; fix NTP);
+ *   HUB_NODE_REPLAY   this node already used this nonce (nonces are remembered
+ *                     for as long as their timestamp is inside the window, so an
+ *                     identical request can never be accepted twice);
+ *   HUB_NODE_REVOKED  (403) the node was revoked by an admin: stop, do not retry.
+ *
+ * ## Enrollment proof
+ *
+ * POST /v1/enroll is made before the node has an id, so instead of the headers
+ * its body carries `proof`: the node key's signature of
+ *
+ *     "palisade-enroll-v1" LF PUBLIC_KEY LF hex(sha256(ENROLLMENT_TOKEN))
+ *
+ * which shows the enrolling device holds the private key it registers, bound to
+ * the token it used (without putting the token itself into the signed text).
+ */
+import { createHash, randomBytes, type KeyObject } from "node:crypto";
+import type { FastifyRequest } from "fastify";
+import { hubError } from "./httpErrors.js";
+import { publicKeyFromText, signEd25519, verifyEd25519 } from "./ed25519.js";
+import type { HubDb } from "./hubDatabase.js";
+import type { NodePrincipal } from "./hubContext.js";
+import type { NodeActivity } from "./nodeActivity.js";
+import type { ReplayGuard } from "./replayGuard.js";
+
+export const NODE_SIGNATURE_SCHEME = "palisade-node-v1";
+export const ENROLL_PROOF_SCHEME = "palisade-enroll-v1";
+export const CLOCK_WINDOW_MS = 5 * 60 * 1000;
+
+export const NODE_HEADERS = {
+  node: "x-palisade-node",
+  timestamp: "x-palisade-timestamp",
+  nonce: "x-palisade-nonce",
+  signature: "x-palisade-signature",
+} as const;
+
+export interface SignedRequestParts {
+  readonly method: string;
+  /** Path plus query, exactly as on the request line. */
+  readonly target: string;
+  readonly timestamp: string;
+  readonly nonce: string;
+  readonly nodeId: string;
+  readonly body: Uint8Array;
+}
+
+export function nodeSigningMessage(p: SignedRequestParts): Buffer {
+  const bodyHash = createHash("sha256").update(p.body).digest("hex");
+  return Buffer.from([NODE_SIGNATURE_SCHEME, p.method.toUpperCase(), p.target, p.timestamp, p.nonce, p.nodeId, bodyHash].join("\n"), "utf8");
+}
+
+/** The signing side, as an agent implements it (used by tests and tools). */
+export function signNodeRequest(
+  privateKey: KeyObject,
+  req: { nodeId: string; method: string; target: string; body?: Uint8Array | string; timestampMs?: number; nonce?: string },
+): Record<string, string> {
+  const timestamp = String(req.timestampMs ?? Date.now());
+  const nonce = req.nonce ?? randomBytes(16).toString("base64url");
+  const body = typeof req.body === "string" ? Buffer.from(req.body, "utf8") : (req.body ?? new Uint8Array());
+  const signature = signEd25519(privateKey, nodeSigningMessage({ method: req.method, target: req.target, timestamp, nonce, nodeId: req.nodeId, body }));
+  return { [NODE_HEADERS.node]: req.nodeId, [NODE_HEADERS.timestamp]: timestamp, [NODE_HEADERS.nonce]: nonce, [NODE_HEADERS.signature]: signature };
+}
+
+export function enrollProofMessage(publicKey: string, enrollmentToken: string): Buffer {
+  const tokenHash = createHash("sha256").update(enrollmentToken, "utf8").digest("hex");
+  return Buffer.from([ENROLL_PROOF_SCHEME, publicKey, tokenHash].join("\n"), "utf8");
+}
+
+export function signEnrollProof(privateKey: KeyObject, publicKey: string, enrollmentToken: string): string {
+  return signEd25519(privateKey, enrollProofMessage(publicKey, enrollmentToken));
+}
+
+const NODE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const TIMESTAMP_RE = /^\d{1,16}$/;
+const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export class NodeAuthenticator {
+  // Importing a key costs about a third of a verification; fleets poll with the same keys all day.
+  readonly #keys = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly hub: HubDb,
+    private readonly replay: ReplayGuard,
+    private readonly activity: NodeActivity,
+    private readonly windowMs: number = CLOCK_WINDOW_MS,
+  ) {}
+
+  /** Checks a request's signature headers; throws the PalisadeError to send back. */
+  async authenticate(req: FastifyRequest, rawBody: Uint8Array): Promise<NodePrincipal> {
+    const nodeId = header(req, NODE_HEADERS.node);
+    const timestamp = header(req, NODE_HEADERS.timestamp);
+    const nonce = header(req, NODE_HEADERS.nonce);
+    const signature = header(req, NODE_HEADERS.signature);
+    const how = "sign every /v1/node request as docs/api.md (\"Node request signing\") describes";
+    if (nodeId === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
+      const missing = Object.values(NODE_HEADERS).filter((h) => header(req, h) === undefined);
+      throw hubError("HUB_NODE_AUTH", `missing node signature header${missing.length > 1 ? "s" : ""}: ${missing.join(", ")}`, how);
+    }
+    if (!NODE_ID_RE.test(nodeId)) throw hubError("HUB_NODE_AUTH", "malformed X-Palisade-Node header", how);
+    if (!TIMESTAMP_RE.test(timestamp)) throw hubError("HUB_NODE_AUTH", "X-Palisade-Timestamp must be Unix time in milliseconds", how);
+    if (!NONCE_RE.test(nonce)) throw hubError("HUB_NODE_AUTH", "X-Palisade-Nonce must be 16-128 characters of [A-Za-z0-9_-]", how);
+
+    const now = Date.now();
+    const ts = Number(timestamp);
+    if (Math.abs(now - ts) > this.windowMs) {
+      throw hubError(
+        "HUB_NODE_CLOCK",
+        `request timestamp is ${Math.round((ts - now) / 1000)} s from the hub's clock (the window is ±${this.windowMs / 1000} s)`,
+        "synchronise the device clock (NTP); a replayed old request also looks like this",
+        { hubTime: new Date(now).toISOString() },
+      );
+    }
+
+    const node = await this.hub.db
+      .selectFrom("nodes")
+      .innerJoin("orgs", "orgs.id", "nodes.org_id")
+      .select(["nodes.id", "nodes.org_id", "nodes.public_key", "nodes.labels", "nodes.revoked_at", "orgs.generation"])
+      .where("nodes.id", "=", nodeId)
+      .executeTakeFirst();
+    if (node === undefined) throw hubError("HUB_NODE_AUTH", `unknown node "${nodeId}"`, "enroll the device again (palisade agent --hub URL --token T)");
+
+    const message = nodeSigningMessage({ method: req.method, target: req.url, timestamp, nonce, nodeId, body: rawBody });
+    if (!verifyEd25519(this.#key(node.public_key), message, signature)) {
+      throw hubError("HUB_NODE_AUTH", "node request signature does not verify", `${how}; the body, path, method and headers must be signed exactly as sent`);
+    }
+    // Checked after the signature so that only the node itself learns it was revoked.
+    if (node.revoked_at !== null) {
+      throw hubError("HUB_NODE_REVOKED", `node ${nodeId} was revoked at ${node.revoked_at}`, "this device is no longer trusted; an admin must enroll it again with a new key");
+    }
+    if (!(await this.replay.firstUse(nodeId, nonce, ts + this.windowMs))) {
+      throw hubError("HUB_NODE_REPLAY", "this signed request was already used (same node and nonce)", "use a fresh random X-Palisade-Nonce for every request, including retries");
+    }
+    this.activity.touch(nodeId, new Date(now));
+    return {
+      kind: "node",
+      nodeId,
+      orgId: node.org_id,
+      labels: JSON.parse(node.labels) as Record<string, string>,
+      generation: node.generation,
+      actor: `node:${nodeId}`,
+    };
+  }
+
+  #key(publicKey: string): KeyObject {
+    let key = this.#keys.get(publicKey);
+    if (key === undefined) {
+      key = publicKeyFromText(publicKey);
+      if (this.#keys.size >= 50_000) this.#keys.delete(this.#keys.keys().next().value as string);
+      this.#keys.set(publicKey, key);
+    }
+    return key;
+  }
+}
