@@ -15,8 +15,8 @@ import { policyToObject, workloadToObject } from "./toYaml.js";
 import { normalizeAction, normalizeCapability } from "./vocabulary.js";
 
 const COMMON = ["severity", "tags", "message", "action"];
-const RULE_ENTRY = ["path", "execname", "dir", "pattern", "protocol", "capability", "syscall", "recursive", "readOnly", "ownerOnly", "fromSource", "allowedArgs", ...COMMON];
-const SECTION = ["matchPaths", "matchDirectories", "matchPatterns", "matchProtocols", "matchCapabilities", "matchSyscalls", "matchDevice", ...COMMON];
+const RULE_ENTRY = ["path", "execname", "dir", "pattern", "protocol", "domain", "capability", "syscall", "recursive", "readOnly", "ownerOnly", "pts", "fromSource", "allowedArgs", ...COMMON];
+const SECTION = ["matchPaths", "matchDirectories", "matchPatterns", "matchProtocols", "matchDNSQueries", "matchCapabilities", "matchSyscalls", "matchDevice", ...COMMON];
 const PROBE = ["exec", "httpGet", "tcpSocket", "initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold"];
 
 const ORDER: Readonly<Record<string, readonly string[]>> = {

@@ -112,12 +112,14 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
 /**
  * KubeArmor v1 features that Palisade parses and keeps, but that no rule kind
  * above can express: `process.matchPaths[].execname` and `.allowedArgs`,
- * protocols outside NetworkProtocol (`all`, socket types), `spec.presets`,
- * `spec.apparmor` and host `spec.device`. They are never dropped: a compiler
- * must fail closed (COMPILE_UNSUPPORTED) on any note unless it can enforce it
- * or the workload runs with the Audit posture. See docs/policy.md.
+ * protocols outside NetworkProtocol (`all`, socket types, address families
+ * such as `AF_RDS`), `network.matchDNSQueries` ("dns"), rules qualified by
+ * `pts` (terminal sessions), `spec.presets`, `spec.apparmor` and host
+ * `spec.device`. They are never dropped: a compiler must fail closed
+ * (COMPILE_UNSUPPORTED) on any note unless it can enforce it or the workload
+ * runs with the Audit posture. See docs/policy.md.
  */
-export type UnenforcedFeature = "execname" | "allowedArgs" | "network-protocol" | "presets" | "apparmor" | "device";
+export type UnenforcedFeature = "execname" | "allowedArgs" | "network-protocol" | "dns" | "pts" | "presets" | "apparmor" | "device";
 
 export interface UnenforcedNote {
   readonly kind: "unenforced";

@@ -7,7 +7,8 @@
 import type { JsonValue, LabelExpression, Policy, PolicyKind, Rule, Selector, UnenforcedNote } from "./model.js";
 import type { Diagnostics } from "./diagnostics.js";
 import { readMetadata } from "./metadata.js";
-import { COMMON_FIELDS, SPEC_DEFAULTS, inherit, note, parseNetworkOrCapabilities, parsePathSection, readCommon, type Inherited, type RuleSink } from "./policyRules.js";
+import { COMMON_FIELDS, SPEC_DEFAULTS, inherit, note, parsePathSection, readCommon, type Inherited, type RuleSink } from "./policyRules.js";
+import { parseNetworkOrCapabilities } from "./networkRules.js";
 import { parseSyscallsSection } from "./syscallRules.js";
 import { closest, suggestionHint } from "./suggest.js";
 import { readInt, readMap, readSeq, readString, readStringEntries, readStringList, position, type Field, type MapReader } from "./yamlReader.js";
@@ -18,6 +19,8 @@ const POLICY_SPEC_KEYS = ["selector", ...RULE_SECTIONS, "presets", "apparmor", .
 const HOST_SPEC_KEYS = ["nodeSelector", ...RULE_SECTIONS, "apparmor", "device", ...COMMON_FIELDS];
 const OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
 const PRESETS = ["protectEnv", "filelessExec", "exec", "protectProc"];
+/** `nodeSelector.matchLabels: {kubearmor.io/hostname: "*"}` is KubeArmor's "every host": no label requirement. */
+const ALL_HOSTS_KEY = "kubearmor.io/hostname";
 
 export function parseKubeArmorDocument(d: Diagnostics, root: Field, policyKind: PolicyKind): Policy | undefined {
   const host = policyKind === "KubeArmorHostPolicy";
@@ -99,7 +102,7 @@ function readSelector(d: Diagnostics, f: Field, host: boolean): Selector | undef
     if (key.trim() === "") {
       d.schema(field.key ?? position(field), field.path, "label keys must not be empty");
       ok = false;
-    } else matchLabels[key] = value;
+    } else if (!(host && key === ALL_HOSTS_KEY && value === "*")) matchLabels[key] = value;
   }
   const matchExpressions: LabelExpression[] = [];
   const exprField = m.field("matchExpressions");

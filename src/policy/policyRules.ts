@@ -11,7 +11,7 @@
 import type { Action, Match, Rule, SourceMatch, UnenforcedFeature, UnenforcedNote, JsonValue, Origin, RuleKind } from "./model.js";
 import type { Diagnostics } from "./diagnostics.js";
 import { checkDirectory, checkFilePath, checkPattern } from "./pathSyntax.js";
-import { normalizeAction, normalizeCapability, normalizeProtocol, isModelProtocol, CAPABILITIES, ALL_PROTOCOLS, ACTIONS } from "./vocabulary.js";
+import { normalizeAction, ACTIONS } from "./vocabulary.js";
 import { suggestionHint } from "./suggest.js";
 import { readMap, readSeq, readString, readBool, readInt, readStringList, position, type Field, type MapReader, type Misplaced } from "./yamlReader.js";
 
@@ -85,8 +85,13 @@ export function inherit(base: Inherited, over: Partial<Inherited>): Inherited {
   };
 }
 
-/** `fromSource` entries: `path`, or `dir` with optional `recursive`. */
-export function readFromSource(d: Diagnostics, f: Field): SourceMatch[] | undefined {
+/**
+ * `fromSource` entries: `path`, or `dir` with optional `recursive`. With
+ * `dirSlashOptional` (syscall rules, whose `dir` KubeArmor's CRD leaves as a
+ * free string), a `dir` without its trailing "/" names the same directory and
+ * is normalised to end with "/".
+ */
+export function readFromSource(d: Diagnostics, f: Field, opts: { dirSlashOptional?: boolean } = {}): SourceMatch[] | undefined {
   const items = readSeq(d, f, { nullIsEmpty: true });
   if (items === undefined) return undefined;
   const out: SourceMatch[] = [];
@@ -102,7 +107,8 @@ export function readFromSource(d: Diagnostics, f: Field): SourceMatch[] | undefi
       const text = readString(d, path, { what: "an absolute executable path" });
       if (text !== undefined && !reportSyntax(d, path, checkFilePath(text))) out.push({ kind: "path", path: text });
     } else if (dir) {
-      const text = readString(d, dir, { what: "an absolute directory path" });
+      const written = readString(d, dir, { what: "an absolute directory path" });
+      const text = written !== undefined && opts.dirSlashOptional && written.startsWith("/") && !written.endsWith("/") ? `${written}/` : written;
       const recursive = m.field("recursive") ? readBool(d, m.field("recursive")!) : false;
       if (text !== undefined && recursive !== undefined && !reportSyntax(d, dir, checkDirectory(text))) out.push({ kind: "directory", dir: text, recursive });
     } else {
@@ -123,7 +129,7 @@ export function sourceJson(s: SourceMatch): JsonValue {
   return s.kind === "path" ? { path: s.path } : s.recursive ? { dir: s.dir, recursive: true } : { dir: s.dir };
 }
 
-function resolvedJson(res: Inherited): Record<string, JsonValue> {
+export function resolvedJson(res: Inherited): Record<string, JsonValue> {
   return { severity: res.severity, tags: [...res.tags], message: res.message, action: res.action };
 }
 
@@ -132,20 +138,27 @@ export function note(sink: RuleSink, feature: UnenforcedFeature, category: RuleK
 }
 
 /** KubeArmor ignores host Allow rules without fromSource; Palisade refuses rather than drop them. */
-function checkHostAllow(sink: RuleSink, m: MapReader, res: Inherited, fromSource: readonly SourceMatch[]): void {
+export function checkHostAllow(sink: RuleSink, m: MapReader, res: Inherited, fromSource: readonly SourceMatch[]): void {
   if (sink.host && res.action === "Allow" && fromSource.length === 0) {
     sink.d.semantic(m.at, m.path, "an Allow rule in a KubeArmorHostPolicy needs fromSource", "KubeArmor ignores host Allow rules without fromSource; name the source process, or use Audit or Block");
   }
 }
 
-/** Catches copy-paste repeats inside one list, which usually hide a conflicting edit. */
-class Duplicates {
-  private readonly seen = new Map<string, string>();
+/**
+ * Catches repeats inside one list that disagree (same target and fromSource,
+ * different action, flags or alert fields): which one was meant is
+ * ambiguous, and such a repeat usually hides a conflicting edit. An exact
+ * repeat says nothing new and is accepted, as KubeArmor accepts it (its own
+ * example policies contain some); both entries stay in the model.
+ */
+export class Duplicates {
+  private readonly seen = new Map<string, { path: string; detail: string }>();
   constructor(private readonly d: Diagnostics) {}
-  check(key: string, m: MapReader): void {
+  check(key: string, m: MapReader, detail: unknown): void {
     const first = this.seen.get(key);
-    if (first !== undefined) this.d.semantic(m.at, m.path, `duplicate rule: same target and fromSource as ${first}`, "merge the two entries; keep one per target");
-    else this.seen.set(key, m.path);
+    const text = JSON.stringify(detail);
+    if (first === undefined) this.seen.set(key, { path: m.path, detail: text });
+    else if (first.detail !== text) this.d.semantic(m.at, m.path, `duplicate rule: same target and fromSource as ${first.path}`, "merge the two entries; keep one per target");
   }
 }
 
@@ -181,13 +194,14 @@ function parsePathEntry(sink: RuleSink, item: Field, defaults: Inherited, kind: 
   const { d } = sink;
   const targetKey = listKey === "matchPaths" ? "path" : listKey === "matchDirectories" ? "dir" : "pattern";
   const allowed = [targetKey, ...(listKey === "matchDirectories" ? ["recursive"] : []), ...(kind === "file" ? ["readOnly"] : []), "ownerOnly"];
-  if (listKey !== "matchPatterns") allowed.push("fromSource");
+  if (listKey !== "matchPatterns") allowed.push("fromSource", "pts");
   if (kind === "process" && listKey === "matchPaths") allowed.push("execname", "allowedArgs");
   const misplaced: Record<string, Misplaced> = {};
   if (kind === "process") misplaced.readOnly = READONLY_ON_PROCESS;
   if (listKey === "matchPaths") misplaced.recursive = RECURSIVE_ON_PATHS;
   if (listKey === "matchPatterns") {
     misplaced.fromSource = { message: "matchPatterns entries do not take fromSource", hint: "KubeArmor scopes only matchPaths and matchDirectories by source; use one of those" };
+    misplaced.pts = { message: "matchPatterns entries do not take pts", hint: "KubeArmor qualifies only matchPaths and matchDirectories by terminal session; use one of those" };
   }
   const required = kind === "process" && listKey === "matchPaths" ? [] : [targetKey];
   const before = d.count;
@@ -199,11 +213,12 @@ function parsePathEntry(sink: RuleSink, item: Field, defaults: Inherited, kind: 
   const ownerOnly = m.field("ownerOnly") ? readBool(d, m.field("ownerOnly")!) : false;
   const readOnly = m.field("readOnly") ? readBool(d, m.field("readOnly")!) : false;
   const recursive = m.field("recursive") ? readBool(d, m.field("recursive")!) : false;
+  const pts = m.field("pts") ? readBool(d, m.field("pts")!) : null;
   const origin = d.origin(m.at, m.path);
-  if (fromSource === undefined || ownerOnly === undefined || readOnly === undefined || recursive === undefined) return;
+  if (fromSource === undefined || ownerOnly === undefined || readOnly === undefined || recursive === undefined || pts === undefined) return;
 
   if (kind === "process" && listKey === "matchPaths" && (m.has("execname") || m.has("allowedArgs"))) {
-    parseProcessExtension(sink, m, res, fromSource, ownerOnly, origin);
+    parseProcessExtension(sink, m, res, fromSource, ownerOnly, pts, origin);
     return;
   }
   if (kind === "process" && listKey === "matchPaths" && !m.has("path")) {
@@ -226,14 +241,24 @@ function parsePathEntry(sink: RuleSink, item: Field, defaults: Inherited, kind: 
     if (reportSyntax(d, target, checkPattern(text))) return;
     match = { kind: "pattern", pattern: text };
   }
-  dups.check(JSON.stringify([match, fromSource]), m);
   checkHostAllow(sink, m, res, fromSource);
+  if (pts !== null) {
+    const value: Record<string, JsonValue> = { [targetKey]: text, ...(recursive ? { recursive: true } : {}), ...(readOnly ? { readOnly: true } : {}) };
+    if (ownerOnly) value.ownerOnly = true;
+    if (fromSource.length > 0) value.fromSource = fromSource.map(sourceJson);
+    note(sink, "pts", kind, res.action, PTS_REASON, { ...value, pts, ...resolvedJson(res) }, origin);
+    return;
+  }
+  dups.check(JSON.stringify([match, fromSource]), m, [res, ownerOnly, readOnly]);
   const base = { action: res.action, severity: res.severity, tags: res.tags, message: res.message, fromSource, origin };
   sink.rules.push(kind === "process" ? { kind: "process", match, ownerOnly, ...base } : { kind: "file", match, ownerOnly, readOnly, ...base });
 }
 
+/** KubeArmor's `pts: true|false` limits a rule to events from, or not from, a terminal session. */
+export const PTS_REASON = "pts limits the rule to events from (or not from) a terminal session, which Palisade's backends do not track";
+
 /** `execname` and `allowedArgs` have no rule kind in the model: kept as unenforced notes. */
-function parseProcessExtension(sink: RuleSink, m: MapReader, res: Inherited, fromSource: SourceMatch[], ownerOnly: boolean, origin: Origin): void {
+function parseProcessExtension(sink: RuleSink, m: MapReader, res: Inherited, fromSource: SourceMatch[], ownerOnly: boolean, pts: boolean | null, origin: Origin): void {
   const { d } = sink;
   const value: Record<string, JsonValue> = {};
   let feature: UnenforcedFeature = "allowedArgs";
@@ -269,80 +294,11 @@ function parseProcessExtension(sink: RuleSink, m: MapReader, res: Inherited, fro
   }
   if (ownerOnly) value.ownerOnly = true;
   if (fromSource.length > 0) value.fromSource = fromSource.map(sourceJson);
+  if (pts !== null) value.pts = pts;
   checkHostAllow(sink, m, res, fromSource);
   const reason =
     feature === "execname"
       ? "matches a process by executable name wherever it lives; Palisade's rules match paths"
       : "matches process arguments; Palisade's backends match executables, not their arguments";
-  note(sink, feature, "process", res.action, reason, { ...value, ...resolvedJson(res) }, origin);
-}
-
-/** Comma lists (`tcp,udp`) are KubeArmor syntax for several entries sharing the rest of the fields. */
-function splitList(text: string): string[] {
-  return text.split(",").map((s) => s.trim());
-}
-
-export function parseNetworkOrCapabilities(sink: RuleSink, f: Field, spec: Inherited, kind: "network" | "capability"): void {
-  const { d } = sink;
-  const listKey = kind === "network" ? "matchProtocols" : "matchCapabilities";
-  const itemKey = kind === "network" ? "protocol" : "capability";
-  const section = readMap(d, f, [listKey, ...COMMON_FIELDS], { nullIsEmpty: true });
-  if (!section) return;
-  const defaults = inherit(spec, readCommon(d, section));
-  const listField = section.field(listKey);
-  const items = listField ? readSeq(d, listField, { nullIsEmpty: true }) : [];
-  if (items === undefined) return;
-  const name = kind === "network" ? "network" : "capabilities";
-  if (items.length === 0) {
-    reportEmptySection(d, f, name, listKey);
-    return;
-  }
-  const dups = new Duplicates(d);
-  for (const item of items) {
-    const m = readMap(d, item, [itemKey, "fromSource", ...COMMON_FIELDS], { required: sink.host ? [itemKey, "fromSource"] : [itemKey] });
-    if (!m || !m.has(itemKey)) continue;
-    const res = inherit(defaults, readCommon(d, m));
-    const fromSource = m.field("fromSource") ? readFromSource(d, m.field("fromSource")!) : [];
-    const valueField = m.field(itemKey)!;
-    const text = readString(d, valueField, { nonEmpty: true, what: `a ${itemKey} name` });
-    if (text === undefined || fromSource === undefined) continue;
-    if (sink.host && fromSource.length === 0 && m.has("fromSource")) {
-      d.schema(position(m.field("fromSource")!), m.field("fromSource")!.path, `host ${name} rules need at least one fromSource entry`, "name the process the rule applies to");
-    }
-    checkHostAllow(sink, m, res, fromSource);
-    const origin = d.origin(m.at, m.path);
-    for (const part of splitList(text)) {
-      if (kind === "network") addProtocol(sink, valueField, part, res, fromSource, origin, m, dups);
-      else addCapability(sink, valueField, part, res, fromSource, origin, m, dups);
-    }
-  }
-}
-
-function addProtocol(sink: RuleSink, f: Field, text: string, res: Inherited, fromSource: SourceMatch[], origin: Origin, m: MapReader, dups: Duplicates): void {
-  const protocol = normalizeProtocol(text);
-  if (protocol === undefined) {
-    sink.d.schema(position(f), f.path, `unknown protocol ${JSON.stringify(text)}`, suggestionHint(text, ALL_PROTOCOLS, "use one of"));
-    return;
-  }
-  dups.check(JSON.stringify([protocol, fromSource]), m);
-  const base = { action: res.action, severity: res.severity, tags: res.tags, message: res.message, fromSource, origin };
-  if (isModelProtocol(protocol)) {
-    sink.rules.push({ kind: "network", protocol, ...base });
-    return;
-  }
-  const value: Record<string, JsonValue> = { protocol };
-  if (fromSource.length > 0) value.fromSource = fromSource.map(sourceJson);
-  const reason = protocol === "all" ? `"all" covers every socket family and type, which Palisade's network rules do not model one by one` : `"${protocol}" is a socket type or protocol Palisade's network rules do not model`;
-  note(sink, "network-protocol", "network", res.action, reason, { ...value, ...resolvedJson(res) }, origin);
-}
-
-function addCapability(sink: RuleSink, f: Field, text: string, res: Inherited, fromSource: SourceMatch[], origin: Origin, m: MapReader, dups: Duplicates): void {
-  const capability = normalizeCapability(text);
-  if (capability === undefined) {
-    const bare = text.toLowerCase().replace(/^cap_/, "");
-    sink.d.schema(position(f), f.path, `unknown capability ${JSON.stringify(text)}`, suggestionHint(bare, CAPABILITIES, "Linux capabilities are"));
-    return;
-  }
-  dups.check(JSON.stringify([capability, fromSource]), m);
-  sink.rules.push({ kind: "capability", capability, action: res.action, severity: res.severity, tags: res.tags, message: res.message, fromSource, origin });
+  note(sink, feature, "process", res.action, pts === null ? reason : `${reason}; ${PTS_REASON}`, { ...value, ...resolvedJson(res) }, origin);
 }

@@ -3,6 +3,8 @@
  * `matchPaths` (syscalls whose target is a file or directory). KubeArmor's
  * schema gives this section no action field: its rules take the spec's
  * action, and its severity/tags/message come from the section or the spec.
+ * `fromSource[].dir` may omit its trailing "/" here (KubeArmor's CRD gives it
+ * no pattern in this section); it is normalised to end with "/".
  */
 import type { DirectoryMatch, PathMatch } from "./model.js";
 import { checkDirectory, checkFilePath } from "./pathSyntax.js";
@@ -33,7 +35,7 @@ export function parseSyscallsSection(sink: RuleSink, f: Field, spec: Inherited):
     const m = readMap(d, item, ["syscall", "fromSource"], { required: ["syscall"], misplaced: { action: NO_ACTION } });
     if (!m || !m.has("syscall")) continue;
     const syscalls = readSyscallNames(d, m.field("syscall")!);
-    const fromSource = m.field("fromSource") ? readFromSource(d, m.field("fromSource")!) : [];
+    const fromSource = m.field("fromSource") ? readFromSource(d, m.field("fromSource")!, { dirSlashOptional: true }) : [];
     if (!syscalls || !fromSource) continue;
     sink.rules.push({ kind: "syscall", syscalls, paths: [], ...defaults, fromSource, origin: d.origin(m.at, m.path) });
   }
@@ -45,7 +47,7 @@ export function parseSyscallsSection(sink: RuleSink, f: Field, spec: Inherited):
     if (!m || !m.has("path") || !m.has("syscall")) continue;
     const target = readSyscallTarget(d, m.field("path")!, m.field("recursive"));
     const syscalls = readSyscallNames(d, m.field("syscall")!);
-    const fromSource = m.field("fromSource") ? readFromSource(d, m.field("fromSource")!) : [];
+    const fromSource = m.field("fromSource") ? readFromSource(d, m.field("fromSource")!, { dirSlashOptional: true }) : [];
     if (!target || !syscalls || !fromSource) continue;
     sink.rules.push({ kind: "syscall", syscalls, paths: [target], ...defaults, fromSource, origin: d.origin(m.at, m.path) });
   }

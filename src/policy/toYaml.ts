@@ -23,7 +23,7 @@ const SECTIONS = ["process", "file", "network", "capabilities", "syscalls"];
 const LISTS: Readonly<Record<string, readonly string[]>> = {
   process: ["matchPaths", "matchDirectories", "matchPatterns"],
   file: ["matchPaths", "matchDirectories", "matchPatterns"],
-  network: ["matchProtocols"],
+  network: ["matchProtocols", "matchDNSQueries"],
   capabilities: ["matchCapabilities"],
   syscalls: ["matchSyscalls", "matchPaths"],
   device: ["matchDevice"],
@@ -75,8 +75,8 @@ function noteSlot(p: Policy, n: UnenforcedNote): Slot {
   if (n.feature === "presets") return { section: "presets", list: undefined, index, entry: { name: (v as Obj).name!, ...(n.action !== p.action ? { action: n.action } : {}) } };
   const { severity, tags, message, action, ...rest } = v as Obj;
   const meta = common(p, { severity: severity as number, tags: tags as string[], message: message as string, action: action as string });
-  const section = n.feature === "device" ? "device" : n.feature === "network-protocol" ? "network" : "process";
-  const list = n.feature === "device" ? "matchDevice" : n.feature === "network-protocol" ? "matchProtocols" : "matchPaths";
+  // A note goes back where it was written: spec.<section>.<list>[i].
+  const [, section = "process", list = "matchPaths"] = /^spec\.(\w+)\.(\w+)\[\d+\]$/.exec(n.origin.path) ?? [];
   return { section, list, index, entry: { ...rest, ...meta } };
 }
 

@@ -39,11 +39,28 @@ export const MODEL_PROTOCOLS: readonly NetworkProtocol[] = ["tcp", "udp", "icmp"
  */
 export const KUBEARMOR_ONLY_PROTOCOLS: readonly string[] = ["all", "stream", "dgram", "rdm", "seqpacket", "dccp", "packet"];
 
-export const ALL_PROTOCOLS: readonly string[] = [...MODEL_PROTOCOLS, ...KUBEARMOR_ONLY_PROTOCOLS];
+/**
+ * Socket address families (address_families(7), include/linux/socket.h),
+ * which KubeArmor also accepts as `protocol` (`AF_RDS`, to block a whole
+ * family at socket creation). Written in any case; normalised to lower case
+ * (`af_rds`), as KubeArmor's own matcher does. Always unenforced in Palisade.
+ */
+export const ADDRESS_FAMILIES: readonly string[] = [
+  "unix", "local", "inet", "ax25", "ipx", "appletalk", "netrom", "bridge", "atmpvc", "x25", "inet6", "rose",
+  "decnet", "netbeui", "security", "key", "netlink", "route", "packet", "ash", "econet", "atmsvc", "rds", "sna",
+  "irda", "pppox", "wanpipe", "llc", "ib", "mpls", "can", "tipc", "bluetooth", "iucv", "rxrpc", "isdn", "phonet",
+  "ieee802154", "caif", "alg", "nfc", "vsock", "kcm", "qipcrtr", "smc", "xdp", "mctp",
+].map((f) => `af_${f}`);
+
+export const ALL_PROTOCOLS: readonly string[] = [...MODEL_PROTOCOLS, ...KUBEARMOR_ONLY_PROTOCOLS, ...ADDRESS_FAMILIES];
 
 export function normalizeProtocol(text: string): string | undefined {
   const lower = text.trim().toLowerCase();
   return ALL_PROTOCOLS.includes(lower) ? lower : undefined;
+}
+
+export function isAddressFamily(p: string): boolean {
+  return ADDRESS_FAMILIES.includes(p);
 }
 
 export function isModelProtocol(p: string): p is NetworkProtocol {
