@@ -1,0 +1,151 @@
+/**
+ * AppArmor profile text for hosts where AppArmor is the active LSM (not this
+ * kind of machine: see PLATFORM.md; the text is still generated, checked by
+ * `apparmor_parser -Q -K` in tests, and shown by `inspect`). AppArmor can
+ * express what Landlock cannot — globs (KubeArmor's patterns are AppArmor
+ * globs) and owner-only allows — and compileWorkload counts on it only where
+ * the probe says AppArmor is usable.
+ *
+ * The profile is self-contained (no #include), so it parses without the
+ * distribution's abstractions. Base rules follow container engines' default
+ * profile: no mount, no ptrace, no writes into /proc and /sys knobs.
+ */
+import type { EffectivePolicy, FileRule, Match, NetworkProtocol, ProcessRule, Rule, UnenforcedNote } from "../policy/index.js";
+
+/** Why AppArmor cannot express a rule, or undefined when it can. */
+export function apparmorCannotExpress(rule: Rule | UnenforcedNote): string | undefined {
+  if (rule.kind === "unenforced") return `${rule.feature} is not compiled to AppArmor by Palisade`;
+  if (rule.kind === "syscall") return "AppArmor does not mediate individual syscalls (seccomp does)";
+  if (rule.fromSource.length > 0) return "fromSource needs per-executable child profiles, which Palisade does not generate yet";
+  if (rule.kind === "network" && PROTOCOL_RULES[rule.protocol] === undefined) return `AppArmor's network rules have no keyword for ${rule.protocol}`;
+  if ((rule.kind === "file" || rule.kind === "process") && rule.ownerOnly && rule.action !== "Allow") {
+    return "AppArmor's owner qualifier cannot say 'everyone except the owner'";
+  }
+  return undefined;
+}
+
+export function apparmorProfileName(id: string): string {
+  return `palisade-${id}`;
+}
+
+export interface AppArmorInputs {
+  readonly id: string;
+  readonly policy: EffectivePolicy;
+  readonly capabilities: readonly string[];
+}
+
+/** AppArmor network rules per protocol; icmpv6 and sctp have no keyword apparmor_parser 3.0 accepts. */
+const PROTOCOL_RULES: Readonly<Record<NetworkProtocol, readonly string[] | undefined>> = {
+  tcp: ["network tcp"],
+  udp: ["network udp"],
+  icmp: ["network icmp"],
+  icmpv6: undefined,
+  raw: ["network inet raw", "network inet6 raw", "network packet"],
+  sctp: undefined,
+};
+
+/** Container-engine hardening, written without @{PROC} so no tunables are needed. */
+const BASE_DENY = [
+  "deny mount,",
+  "deny umount,",
+  "deny pivot_root,",
+  "deny ptrace,",
+  "deny /proc/* w,",
+  "deny /proc/sys/** w,",
+  "deny /proc/sysrq-trigger rwklx,",
+  "deny /proc/kcore rwklx,",
+  "deny /sys/firmware/** rwklx,",
+  "deny /sys/kernel/security/** rwklx,",
+  "deny /sys/[^f]*/** wklx,",
+];
+
+/** The runtime's own needs in a file allow-list (see landlockRules.ts RUNTIME_NEEDS). */
+const RUNTIME_NEEDS = [
+  "/dev/{null,zero,full,random,urandom,tty} rw,",
+  "/dev/pts/** rw,",
+  "/dev/shm/** rwlk,",
+  "/tmp/** rwlk,",
+  "/proc/** r,",
+  "/etc/{hosts,hostname,resolv.conf,ld.so.cache} r,",
+  "/{usr/,}lib{,32,64}/** mr,",
+  "/.palisade/** rix,",
+];
+
+export function compileAppArmor(input: AppArmorInputs): string {
+  const name = apparmorProfileName(input.id);
+  const { policy } = input;
+  const lines: string[] = [];
+  const fileList = policy.allowList.file && policy.posture.file === "block";
+  const procList = policy.allowList.process && policy.posture.process === "block";
+  const netList = policy.allowList.network && policy.posture.network === "block";
+  const expressible = (r: Rule) => apparmorCannotExpress(r) === undefined;
+
+  // Files and execution: generic grants unless the category is an allow-list.
+  if (!fileList && !procList) lines.push("file,");
+  else if (!fileList) lines.push("/** rwlkm,");
+  else if (!procList) lines.push("/** ix,", "/** m,");
+  if (fileList) lines.push(...RUNTIME_NEEDS);
+  for (const r of policy.rules) {
+    if (!expressible(r)) continue;
+    if (r.kind === "file") lines.push(...fileLines(r, fileList));
+    if (r.kind === "process") lines.push(...processLines(r, procList));
+  }
+
+  // Network: allow everything but what is blocked, or only what is allowed.
+  if (!netList) lines.push("network,");
+  for (const r of policy.rules) {
+    if (r.kind !== "network" || !expressible(r)) continue;
+    const rules = PROTOCOL_RULES[r.protocol] ?? [];
+    if (r.action === "Block") lines.push(...rules.map((x) => `deny ${x},`));
+    else if (r.action === "Audit" && !netList) lines.push(...rules.map((x) => `audit ${x},`));
+    else if (netList) lines.push(...rules.map((x) => `${x},`));
+  }
+  if (netList) lines.push("network unix,", "network netlink,");
+
+  for (const c of input.capabilities) lines.push(`capability ${c},`);
+  for (const r of policy.rules) if (r.kind === "capability" && r.action === "Block" && expressible(r)) lines.push(`deny capability ${r.capability},`);
+  lines.push(`signal (send,receive) peer=${name},`, "signal (receive) peer=unconfined,", "unix,");
+  lines.push(...BASE_DENY);
+
+  return [
+    "# Generated by Palisade for one workload; do not edit (regenerated at every start).",
+    "abi <abi/3.0>,",
+    `profile ${name} flags=(attach_disconnected,mediate_deleted) {`,
+    ...[...new Set(lines)].map((l) => `  ${l}`),
+    "}",
+    "",
+  ].join("\n");
+}
+
+function glob(m: Match): string {
+  switch (m.kind) {
+    case "path":
+      return quote(m.path);
+    case "directory":
+      return quote(m.dir + (m.recursive ? "**" : "*"));
+    case "pattern":
+      return quote(m.pattern);
+  }
+}
+
+function quote(p: string): string {
+  return /[\s"]/.test(p) ? `"${p.replace(/"/g, '\\"')}"` : p;
+}
+
+function fileLines(r: FileRule, fileList: boolean): string[] {
+  const g = glob(r.match);
+  if (r.action === "Block") return r.readOnly ? [`deny ${g} wl,`] : [`deny ${g} rwklx,`];
+  // An AppArmor audit rule also grants, and Audit never grants: in an allow-list it is left to the sensor.
+  if (r.action === "Audit") return fileList ? [] : [r.readOnly ? `audit ${g} w,` : `audit ${g} rw,`];
+  if (!fileList) return [];
+  const owner = r.ownerOnly ? "owner " : "";
+  return [`${owner}${g} ${r.readOnly ? "r" : "rwlk"},`];
+}
+
+function processLines(r: ProcessRule, procList: boolean): string[] {
+  const g = glob(r.match);
+  if (r.action === "Block") return [`deny ${g} x,`];
+  if (r.action === "Audit") return procList ? [] : [`audit ${g} ix,`];
+  if (!procList) return [];
+  return [`${r.ownerOnly ? "owner " : ""}${g} rix,`];
+}
