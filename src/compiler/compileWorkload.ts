@@ -144,6 +144,7 @@ export function compileWorkload(
     capabilities,
     userns,
     ...(opts.netnsPath ? { netnsPath: opts.netnsPath } : {}),
+    ...(opts.cgroupParent ? { cgroupParent: opts.cgroupParent } : {}),
     launcher: landlock.config !== null,
     seccomp: seccomp.profile,
     ...(apparmorLoaded ? { apparmorProfile: apparmorName } : {}),

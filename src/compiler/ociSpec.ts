@@ -163,6 +163,7 @@ export interface SpecInputs {
   readonly capabilities: readonly string[];
   readonly userns: UserNamespacePlan;
   readonly netnsPath?: string;
+  readonly cgroupParent?: string;
   readonly launcher: boolean;
   readonly seccomp: SeccompProfile;
   readonly apparmorProfile?: string;
@@ -221,7 +222,7 @@ export function compileOciSpec(input: SpecInputs): OciSpec {
         ...(res.cpuMillis ? { cpu: { quota: Math.max(1000, Math.round((res.cpuMillis * CPU_PERIOD_US) / 1000)), period: CPU_PERIOD_US } } : {}),
         pids: { limit: res.pids ?? DEFAULT_PIDS_LIMIT },
       },
-      cgroupsPath: `/palisade/${input.id}`,
+      cgroupsPath: `${input.cgroupParent ?? "/palisade"}/${input.id}`,
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
       seccomp: input.seccomp,

@@ -59,6 +59,11 @@ export interface CompileOptions {
   readonly auditOnly?: boolean;
   /** A network namespace prepared by the runtime (veth + NAT) for the `network` interface. */
   readonly netnsPath?: string;
+  /**
+   * Parent of the workload's cgroup (default "/palisade"). The runtime adds
+   * its data directory's scope, since cgroups are host-wide and ids are not.
+   */
+  readonly cgroupParent?: string;
   /** Test seams: where host devices and host directories are looked up (default "/dev" and "/"). */
   readonly devRoot?: string;
   readonly hostRoot?: string;

@@ -66,8 +66,9 @@ export function addresses(slot: number): { host: string; workload: string } {
   return { host: ip(base + 1), workload: ip(base + 2) };
 }
 
-export function netnsName(id: string): string {
-  return `palisade-${id}`;
+/** Named by the host-wide slot, not the workload id: ids repeat across data directories. */
+export function netnsName(slot: number): string {
+  return `palisade-net${slot}`;
 }
 
 /** Host nameservers the workload can reach (loopback resolvers are not reachable from its namespace). */
@@ -103,7 +104,7 @@ add rule ip palisade input iifname "${IF_PREFIX}*" drop
 
 /** Creates the namespace, the veth pair, addresses, routes and the host's NAT table. */
 export async function setupNetwork(id: string, slot: number): Promise<WorkloadNetwork> {
-  const netns = netnsName(id);
+  const netns = netnsName(slot);
   const hostIf = `${IF_PREFIX}${slot}h`;
   const peer = `${IF_PREFIX}${slot}c`;
   const { host, workload } = addresses(slot);
@@ -130,6 +131,6 @@ export async function setupNetwork(id: string, slot: number): Promise<WorkloadNe
 
 /** Removes the namespace (which destroys the veth pair). Idempotent; the shared nftables table stays. */
 export async function teardownNetwork(id: string, slot: number): Promise<void> {
-  await run("ip", ["netns", "del", netnsName(id)]).catch(() => undefined);
+  await run("ip", ["netns", "del", netnsName(slot)]).catch(() => undefined);
   await run("ip", ["link", "del", `${IF_PREFIX}${slot}h`]).catch(() => undefined);
 }

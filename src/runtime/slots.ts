@@ -8,12 +8,25 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PalisadeError } from "../core/errors.js";
-import { dataDir } from "../core/paths.js";
+import { dataDir, slotsRoot } from "../core/paths.js";
 
 export type SlotKind = "idmap" | "net";
 
 function slotDir(kind: SlotKind): string {
-  return join(dataDir(), "slots", kind);
+  return join(slotsRoot(), kind);
+}
+
+/**
+ * A slot owner names its data directory as well as the workload id, because
+ * slots are host-wide (see slotsRoot) and ids repeat across data directories.
+ */
+export function slotOwnerKey(id: string): string {
+  return `${dataDir()}#${id}`;
+}
+
+export function parseSlotOwner(owner: string): { dataDir: string; id: string } {
+  const i = owner.lastIndexOf("#");
+  return { dataDir: owner.slice(0, i), id: owner.slice(i + 1) };
 }
 
 /**

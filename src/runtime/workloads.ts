@@ -14,9 +14,10 @@
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { constants } from "node:os";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { compileWorkload, confinementLine, confinementReport, type CompiledWorkload, type ConfinementReport, type IdMap } from "../compiler/index.js";
 import { PalisadeError } from "../core/errors.js";
+import { dataDirScope } from "../core/paths.js";
 import type { HostFeatures } from "../native/hostFeatures.js";
 import { launcherPath, requireBinary } from "../native/binaries.js";
 import { probeHost } from "../native/probe.js";
@@ -25,7 +26,7 @@ import { bundleLayout, compilePaths, createBundle, destroyBundle, requireTravers
 import { ImageStore } from "./imageStore.js";
 import { MAX_NETWORK_SLOTS, setupNetwork, teardownNetwork, type WorkloadNetwork } from "./network.js";
 import { RuncDriver, type RuncState } from "./runcDriver.js";
-import { claimSlot, releaseSlots } from "./slots.js";
+import { claimSlot, parseSlotOwner, releaseSlots, slotOwnerKey } from "./slots.js";
 import { listStates, processAlive, readState, updateState, writeState, type WorkloadState } from "./workloadState.js";
 
 /** User namespaces get 65536 ids each, from here up (far above /etc/subuid's usual ranges). */
@@ -88,8 +89,9 @@ function requireRoot(): void {
 }
 
 /** A state whose supervisor is gone and whose container runc no longer runs. */
-function isDead(id: string): boolean {
-  const s = readState(statePath(id));
+function isDead(owner: string): boolean {
+  const { dataDir: dir, id } = parseSlotOwner(owner);
+  const s = readState(join(dir, "workloads", id, "state.json"));
   return !s || !(s.status === "running" || s.status === "created") || !processAlive(s.supervisorPid);
 }
 
@@ -120,7 +122,7 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
   let compiled: CompiledWorkload | undefined;
   try {
     if (features.namespaces.user) {
-      idMapSlot = claimSlot("idmap", id, MAX_IDMAP_SLOTS, isDead);
+      idMapSlot = claimSlot("idmap", slotOwnerKey(id), MAX_IDMAP_SLOTS, isDead);
       idMap = { hostId: IDMAP_BASE + idMapSlot * IDMAP_SIZE, size: IDMAP_SIZE };
     }
     const wantsNetwork = workload.interfaces.some((i) => i.name === "network");
@@ -132,11 +134,12 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
       paths: compilePaths(layout, imageRootfs, launcher),
       ...(idMap ? { idMap } : {}),
       ...(opts.auditOnly ? { auditOnly: true } : {}),
+      cgroupParent: `/palisade/${dataDirScope()}`,
     };
     // Compile once before touching the network, so an unenforceable policy changes nothing on the host.
     compiled = compileWorkload(workload, opts.policies ?? [], features, compileOpts);
     if (wantsNetwork) {
-      netSlot = claimSlot("net", id, MAX_NETWORK_SLOTS, isDead);
+      netSlot = claimSlot("net", slotOwnerKey(id), MAX_NETWORK_SLOTS, isDead);
       net = await setupNetwork(id, netSlot);
       compiled = compileWorkload(workload, opts.policies ?? [], features, { ...compileOpts, netnsPath: net.netnsPath });
     }
@@ -187,8 +190,8 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
     await runc.delete(id, { force: true }).catch(() => undefined);
     await destroyBundle(layout).catch(() => undefined);
     if (netSlot !== undefined) await teardownNetwork(id, netSlot);
-    releaseSlots("net", id);
-    releaseSlots("idmap", id);
+    releaseSlots("net", slotOwnerKey(id));
+    releaseSlots("idmap", slotOwnerKey(id));
   }
 }
 
@@ -256,8 +259,8 @@ async function cleanup(layout: BundleLayout, runc: RuncDriver, state: WorkloadSt
   await runc.delete(state.id, { force: true }).catch(() => undefined);
   await destroyBundle(layout).catch(() => undefined);
   if (state.network) await teardownNetwork(state.id, state.network.slot);
-  releaseSlots("net", state.id);
-  releaseSlots("idmap", state.id);
+  releaseSlots("net", slotOwnerKey(state.id));
+  releaseSlots("idmap", slotOwnerKey(state.id));
 }
 
 /** Manifest digests of the images of running or starting workloads (for the image store's gc keep-list). */

@@ -2,17 +2,21 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimSlot, releaseSlots, slotOwner } from "../../src/runtime/slots.js";
+import { claimSlot, parseSlotOwner, releaseSlots, slotOwner, slotOwnerKey } from "../../src/runtime/slots.js";
 import { listStates, readState, updateState, writeState, type WorkloadState } from "../../src/runtime/workloadState.js";
 
 const previous = process.env.PALISADE_DATA_DIR;
+const previousSlots = process.env.PALISADE_SLOTS_DIR;
 const dir = mkdtempSync(join(tmpdir(), "palisade-slots-"));
 beforeAll(() => {
   process.env.PALISADE_DATA_DIR = dir;
+  process.env.PALISADE_SLOTS_DIR = join(dir, "slots");
 });
 afterAll(() => {
   if (previous === undefined) delete process.env.PALISADE_DATA_DIR;
   else process.env.PALISADE_DATA_DIR = previous;
+  if (previousSlots === undefined) delete process.env.PALISADE_SLOTS_DIR;
+  else process.env.PALISADE_SLOTS_DIR = previousSlots;
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -34,6 +38,14 @@ describe("slots", () => {
     expect(claimSlot("idmap", "dead", 2, () => false)).toBe(0);
     expect(claimSlot("idmap", "live", 2, (o) => o === "dead")).toBe(0);
     expect(slotOwner("idmap", 0)).toBe("live");
+  });
+
+  it("keys owners by data directory too, since slots are host-wide", () => {
+    const key = slotOwnerKey("default.web");
+    expect(key).toBe(`${dir}#default.web`);
+    expect(parseSlotOwner(key)).toEqual({ dataDir: dir, id: "default.web" });
+    // The same workload id from another data directory is another owner.
+    expect(claimSlot("net", key, 8, () => false)).not.toBe(claimSlot("net", "/other/data#default.web", 8, () => false));
   });
 });
 
