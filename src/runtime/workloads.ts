@@ -22,7 +22,7 @@ import type { HostFeatures } from "../native/hostFeatures.js";
 import { launcherPath, requireBinary } from "../native/binaries.js";
 import { probeHost } from "../native/probe.js";
 import type { EffectivePolicy, Policy, Workload } from "../policy/index.js";
-import { bundleLayout, compilePaths, createBundle, destroyBundle, requireTraversable, statePath, workloadId, workloadsRoot, type BundleLayout } from "./bundle.js";
+import { bundleLayout, compilePaths, createBundle, destroyBundle, requireTraversable, workloadId, workloadsRoot, type BundleLayout } from "./bundle.js";
 import { ImageStore } from "./imageStore.js";
 import { MAX_NETWORK_SLOTS, setupNetwork, teardownNetwork, type WorkloadNetwork } from "./network.js";
 import { RuncDriver, type RuncState } from "./runcDriver.js";
