@@ -89,15 +89,23 @@ export async function ensureRootfs(
   return dir;
 }
 
-/** Manifest hexes whose rootfs appears in a mount (an overlay lowerdir, a bind mount): never pruned. */
-function mountedRootfs(): Set<string> {
+/**
+ * Manifest hexes whose rootfs under `rootfsRoot` appears in a mount (an
+ * overlay lowerdir, a bind mount): never pruned. Matched by full path, since
+ * other stores on the host unpack the same image under the same hex.
+ */
+function mountedRootfs(rootfsRoot: string): Set<string> {
   let text = "";
   try {
     text = readFileSync("/proc/self/mountinfo", "utf8");
   } catch {
     return new Set();
   }
-  return new Set([...text.matchAll(/\/([a-f0-9]{64})(?=[/,:\s]|$)/g)].map((m) => m[1] as string));
+  // mountinfo escapes space, tab, newline and backslash as octal (\040...).
+  const escaped = rootfsRoot.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  const prefix = escaped.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const re = new RegExp(`${prefix}/([a-f0-9]{64})(?=[/,:\\s]|$)`, "gm");
+  return new Set([...text.matchAll(re)].map((m) => m[1] as string));
 }
 
 /**
@@ -113,7 +121,7 @@ export function pruneRootfs(rootfsRoot: string, keep: ReadonlySet<string>, tmpAg
   }
   let removed = 0;
   const now = Date.now();
-  const mounted = mountedRootfs();
+  const mounted = mountedRootfs(rootfsRoot);
   for (const name of names) {
     const p = join(rootfsRoot, name);
     if (name.startsWith(".")) {
