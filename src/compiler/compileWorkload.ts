@@ -79,7 +79,8 @@ export function compileWorkload(
 
   const capabilities = grantedCapabilities(container, policy, enforced, unsupported, notes.get("capabilities")!);
   const rootReadOnly = container.securityContext.readOnlyRootFilesystem;
-  const userns = planUserNamespace(features.namespaces.user, opts.idMap, grants, rootReadOnly);
+  const joinsHostNetns = workload.interfaces.some((i) => i.name === "network");
+  const userns = planUserNamespace(features.namespaces.user, opts.idMap, grants, rootReadOnly, joinsHostNetns ? capabilities : []);
   const launcherUsable = isUsable("landlock");
   const { mounts, points } = buildMounts({
     workload,

@@ -62,13 +62,27 @@ export interface UserNamespacePlan {
  * mapped into the namespace; a device only host root may open (no group
  * access) cannot be reached from a user namespace, so such a grant turns it off.
  */
-export function planUserNamespace(userns: boolean, idMap: IdMap | undefined, grants: InterfaceGrants, rootReadOnly = true): UserNamespacePlan {
+/** Capabilities whose scope is the network namespace's owning user namespace. */
+const NETNS_CAPABILITIES = new Set(["net_bind_service", "net_raw", "net_admin", "net_broadcast"]);
+
+/**
+ * `netnsCapabilities`: capabilities granted to a workload that joins a
+ * network namespace the runtime made on the host (the `network` interface).
+ * That namespace belongs to the host's user namespace, so capabilities held
+ * inside a workload user namespace would not count there: the kernel would
+ * ignore a granted NET_BIND_SERVICE or NET_RAW.
+ */
+export function planUserNamespace(userns: boolean, idMap: IdMap | undefined, grants: InterfaceGrants, rootReadOnly = true, netnsCapabilities: readonly string[] = []): UserNamespacePlan {
   const off = (reason: string): UserNamespacePlan => ({ enabled: false, reason, uidMappings: [], gidMappings: [], deviceGids: groupGids(grants) });
   if (!userns) return off("the kernel cannot create user namespaces");
   if (!idMap) return off("no host id range was allocated for this workload");
   if (!rootReadOnly) {
     // runc 1.1 cannot id-map the rootfs: image files stay owned by host root, i.e. nobody inside, so nothing would be writable.
     return off("the root filesystem is writable, and its files (owned by host root) would not be writable from a user namespace");
+  }
+  const netCaps = netnsCapabilities.filter((c) => NETNS_CAPABILITIES.has(c));
+  if (netCaps.length > 0) {
+    return off(`the workload is granted ${netCaps.join(", ")} and joins the host-made network namespace of the network interface, where capabilities held in a user namespace would not apply`);
   }
   const rootOnly = grants.devices.filter((d) => (d.gid === 0 || (d.mode & 0o060) !== 0o060) && (d.mode & 0o006) !== 0o006);
   if (rootOnly.length > 0) {

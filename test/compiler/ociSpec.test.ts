@@ -34,6 +34,14 @@ describe("OCI spec", () => {
     expect(b.userns).toMatchObject({ enabled: false, reason: expect.stringMatching(/cannot create user namespaces/) });
   });
 
+  it("turns the user namespace off when network capabilities meet the host-made network namespace", () => {
+    const caps = "    securityContext: {capabilities: {add: [NET_BIND_SERVICE]}}\n";
+    const withNet = compile({ container: caps, spec: "  interfaces:\n  - network\n" }, { netnsPath: "/run/netns/palisade-net0" });
+    expect(withNet.userns).toMatchObject({ enabled: false, reason: expect.stringMatching(/granted net_bind_service and joins the host-made network namespace/) });
+    // Without the network interface runc makes the netns inside the user namespace, where the capability counts.
+    expect(compile({ container: caps }).userns.enabled).toBe(true);
+  });
+
   it("joins a prepared network namespace only when given one (never the host's)", () => {
     const { spec } = compile({ spec: "  interfaces:\n  - network\n" }, { netnsPath: "/run/netns/palisade-default.demo" });
     expect(spec.linux.namespaces.find((n) => n.type === "network")).toEqual({ type: "network", path: "/run/netns/palisade-default.demo" });
