@@ -3,9 +3,10 @@
  * YAML (parsed by the real parser, so tests read like what users write), a
  * HostFeatures shaped like this kind of machine, and small temp rootfs trees.
  */
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { writeTree, type TreeSpec } from "../fixtures/tree.js";
 import type { CompilePaths } from "../../src/compiler/index.js";
 import type { BackendName, BackendStatus, HostFeatures } from "../../src/native/hostFeatures.js";
 import { parseDocuments, type Policy, type Workload } from "../../src/policy/index.js";
@@ -87,22 +88,12 @@ export function features(overrides: { landlock?: number; usable?: Partial<Record
   };
 }
 
-export type TreeSpec = Record<string, string | null | { symlink: string } | { hardlink: string }>;
+export type { TreeSpec };
 
-/** A temp directory tree: string = file content, null = directory, symlink/hardlink objects. */
+/** A temp directory tree (see writeTree). */
 export function tempTree(spec: TreeSpec): { root: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), "palisade-tree-"));
-  for (const [p, v] of Object.entries(spec)) {
-    const abs = join(root, p);
-    if (v === null) {
-      mkdirSync(abs, { recursive: true });
-      continue;
-    }
-    mkdirSync(dirname(abs), { recursive: true });
-    if (typeof v === "string") writeFileSync(abs, v);
-    else if ("symlink" in v) symlinkSync(v.symlink, abs);
-    else linkSync(join(root, v.hardlink), abs);
-  }
+  writeTree(root, spec);
   return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
