@@ -16,6 +16,17 @@ import { registerStopCommand } from "./stopCommand.js";
 import { registerInspectCommand } from "./inspectCommand.js";
 import { registerHubCommand } from "./hubCommand.js";
 import { registerAuditCommand } from "./auditCommand.js";
+import { registerAgentCommand } from "./agentCommand.js";
+import { registerLoginCommand } from "./loginCommand.js";
+import { registerContextCommand } from "./contextCommand.js";
+import { registerOrgCommand } from "./orgCommand.js";
+import { registerTokenCommand } from "./tokenCommand.js";
+import { registerEnrollmentTokenCommand } from "./enrollmentTokenCommand.js";
+import { registerNodeCommand } from "./nodeCommand.js";
+import { registerPublisherCommand } from "./publisherCommand.js";
+import { registerWorkloadCommand } from "./workloadCommand.js";
+import { registerDeployCommand } from "./deployCommand.js";
+import { registerStatusCommand } from "./statusCommand.js";
 import { PALISADE_VERSION } from "../core/version.js";
 
 export function buildProgram(): Command {
@@ -34,6 +45,17 @@ export function buildProgram(): Command {
   registerInspectCommand(program);
   registerHubCommand(program);
   registerAuditCommand(program);
+  registerAgentCommand(program);
+  registerLoginCommand(program);
+  registerContextCommand(program);
+  registerOrgCommand(program);
+  registerTokenCommand(program);
+  registerEnrollmentTokenCommand(program);
+  registerNodeCommand(program);
+  registerPublisherCommand(program);
+  registerWorkloadCommand(program);
+  registerDeployCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 

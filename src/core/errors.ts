@@ -53,6 +53,9 @@ export const ERROR_CODES = {
   HUB_BUNDLE_VERSION: "a bundle's version is not greater than the latest version of that name",
   HUB_STORE: "the hub's database failed or is unreachable",
   HUB_AUDIT_CHAIN: "the hub's audit log hash chain is broken (entries changed, removed or reordered)",
+  HUB_UNREACHABLE: "the hub could not be reached (connection refused, timeout, TLS or DNS failure)",
+  AGENT_BUNDLE_REFUSED: "the agent refused a bundle: digest, publisher signature, pinned key, revocation or version check failed",
+  AGENT_STATE: "the agent's local state (identity, key, cache or queue) is missing, unreadable or inconsistent",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,7 +6,7 @@
  * OpenAPI document (openApi.ts converts them with z.toJSONSchema).
  */
 import { z } from "zod/v4";
-import { BUNDLE_FORMAT, BUNDLE_NAME_RE, DIGEST_RE } from "./bundleFormat.js";
+import { BUNDLE_FORMAT, BUNDLE_NAME_RE, DIGEST_RE } from "../core/signing/bundleFormat.js";
 
 // --- building blocks ---------------------------------------------------------
 

@@ -26,7 +26,7 @@
  */
 import { createHash } from "node:crypto";
 import { sql, type Kysely, type Transaction } from "kysely";
-import { canonicalJson } from "./canonicalJson.js";
+import { canonicalJson } from "../core/signing/canonicalJson.js";
 import type { AuditLogTable, HubDb, HubTables } from "./hubDatabase.js";
 
 export const GENESIS_HASH = "0".repeat(64);

@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import type { z } from "zod/v4";
 import type { DesiredState, LabelSelector } from "./apiSchemas.js";
-import { canonicalJson } from "./canonicalJson.js";
+import { canonicalJson } from "../core/signing/canonicalJson.js";
 import type { HubDb } from "./hubDatabase.js";
 import { labelSetKey, selectorMatches, type Labels } from "./labelSelector.js";
 

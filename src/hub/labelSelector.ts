@@ -4,7 +4,7 @@
  * matchExpressions entry must hold (In / NotIn / Exists / DoesNotExist).
  * An empty selector selects every node of the org, as in Kubernetes.
  */
-import { canonicalJson } from "./canonicalJson.js";
+import { canonicalJson } from "../core/signing/canonicalJson.js";
 import { hubError } from "./httpErrors.js";
 import type { LabelSelector } from "./apiSchemas.js";
 

@@ -1,7 +1,8 @@
 /**
  * Node request signing: how an enrolled device proves who it is on every
- * request, and how the hub checks it. The agent implements the signing side
- * from this description (docs/api.md repeats it with an example).
+ * request, and how the hub checks it. The signed message and the signing side
+ * are in src/core/signing/nodeSigning.ts, shared with the agent (docs/api.md
+ * repeats the format with an example).
  *
  * ## Wire format "palisade-node-v1"
  *
@@ -43,61 +44,28 @@
  * which shows the enrolling device holds the private key it registers, bound to
  * the token it used (without putting the token itself into the signed text).
  */
-import { createHash, randomBytes, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import type { FastifyRequest } from "fastify";
+import { publicKeyFromText, verifyEd25519 } from "../core/signing/ed25519.js";
+import { CLOCK_WINDOW_MS, NODE_HEADERS, nodeSigningMessage } from "../core/signing/nodeSigning.js";
 import { hubError } from "./httpErrors.js";
-import { publicKeyFromText, signEd25519, verifyEd25519 } from "./ed25519.js";
 import type { HubDb } from "./hubDatabase.js";
 import type { NodePrincipal } from "./hubContext.js";
 import type { NodeActivity } from "./nodeActivity.js";
 import type { ReplayGuard } from "./replayGuard.js";
 
-export const NODE_SIGNATURE_SCHEME = "palisade-node-v1";
-export const ENROLL_PROOF_SCHEME = "palisade-enroll-v1";
-export const CLOCK_WINDOW_MS = 5 * 60 * 1000;
-
-export const NODE_HEADERS = {
-  node: "x-palisade-node",
-  timestamp: "x-palisade-timestamp",
-  nonce: "x-palisade-nonce",
-  signature: "x-palisade-signature",
-} as const;
-
-export interface SignedRequestParts {
-  readonly method: string;
-  /** Path plus query, exactly as on the request line. */
-  readonly target: string;
-  readonly timestamp: string;
-  readonly nonce: string;
-  readonly nodeId: string;
-  readonly body: Uint8Array;
-}
-
-export function nodeSigningMessage(p: SignedRequestParts): Buffer {
-  const bodyHash = createHash("sha256").update(p.body).digest("hex");
-  return Buffer.from([NODE_SIGNATURE_SCHEME, p.method.toUpperCase(), p.target, p.timestamp, p.nonce, p.nodeId, bodyHash].join("\n"), "utf8");
-}
-
-/** The signing side, as an agent implements it (used by tests and tools). */
-export function signNodeRequest(
-  privateKey: KeyObject,
-  req: { nodeId: string; method: string; target: string; body?: Uint8Array | string; timestampMs?: number; nonce?: string },
-): Record<string, string> {
-  const timestamp = String(req.timestampMs ?? Date.now());
-  const nonce = req.nonce ?? randomBytes(16).toString("base64url");
-  const body = typeof req.body === "string" ? Buffer.from(req.body, "utf8") : (req.body ?? new Uint8Array());
-  const signature = signEd25519(privateKey, nodeSigningMessage({ method: req.method, target: req.target, timestamp, nonce, nodeId: req.nodeId, body }));
-  return { [NODE_HEADERS.node]: req.nodeId, [NODE_HEADERS.timestamp]: timestamp, [NODE_HEADERS.nonce]: nonce, [NODE_HEADERS.signature]: signature };
-}
-
-export function enrollProofMessage(publicKey: string, enrollmentToken: string): Buffer {
-  const tokenHash = createHash("sha256").update(enrollmentToken, "utf8").digest("hex");
-  return Buffer.from([ENROLL_PROOF_SCHEME, publicKey, tokenHash].join("\n"), "utf8");
-}
-
-export function signEnrollProof(privateKey: KeyObject, publicKey: string, enrollmentToken: string): string {
-  return signEd25519(privateKey, enrollProofMessage(publicKey, enrollmentToken));
-}
+// The message format and the signing side are pure and shared with the agent (src/core/signing/nodeSigning.ts).
+export {
+  CLOCK_WINDOW_MS,
+  ENROLL_PROOF_SCHEME,
+  NODE_HEADERS,
+  NODE_SIGNATURE_SCHEME,
+  enrollProofMessage,
+  nodeSigningMessage,
+  signEnrollProof,
+  signNodeRequest,
+  type SignedRequestParts,
+} from "../core/signing/nodeSigning.js";
 
 const NODE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const TIMESTAMP_RE = /^\d{1,16}$/;

@@ -13,7 +13,7 @@ import { PalisadeError } from "../../core/errors.js";
 import { PUBLISH_ROLES, READ_ROLES } from "../apiAuth.js";
 import * as S from "../apiSchemas.js";
 import { writeTx } from "../auditChain.js";
-import { bundleDigest, canonicalBundleBytes, envelopeProblems, verifyBundleSignature, type BundleEnvelope } from "../bundleFormat.js";
+import { bundleDigest, canonicalBundleBytes, envelopeProblems, verifyBundleSignature, type BundleEnvelope } from "../../core/signing/bundleFormat.js";
 import { badField, hubError, notFound } from "../httpErrors.js";
 import { defineRoute, type HubRoute } from "../hubRoute.js";
 import { bundleView } from "../views.js";

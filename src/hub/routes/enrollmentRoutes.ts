@@ -11,10 +11,10 @@ import { sql } from "kysely";
 import { ADMIN } from "../apiAuth.js";
 import * as S from "../apiSchemas.js";
 import { writeTx } from "../auditChain.js";
-import { isPublicKeyText, verifyEd25519 } from "../ed25519.js";
+import { isPublicKeyText, verifyEd25519 } from "../../core/signing/ed25519.js";
 import { badField, hubError, notFound } from "../httpErrors.js";
 import { defineRoute, type HubRoute } from "../hubRoute.js";
-import { CLOCK_WINDOW_MS, enrollProofMessage, NODE_SIGNATURE_SCHEME } from "../nodeAuth.js";
+import { CLOCK_WINDOW_MS, enrollProofMessage, NODE_SIGNATURE_SCHEME } from "../../core/signing/nodeSigning.js";
 import { newId, newSecretToken, tokenMatches, tokenRowId } from "../secretTokens.js";
 import { enrollmentTokenView } from "../views.js";
 

@@ -7,7 +7,7 @@
 import { ADMIN, READ_ROLES } from "../apiAuth.js";
 import * as S from "../apiSchemas.js";
 import { writeTx } from "../auditChain.js";
-import { isPublicKeyText, keyIdOf } from "../ed25519.js";
+import { isPublicKeyText, keyIdOf } from "../../core/signing/ed25519.js";
 import { badField, hubError, notFound } from "../httpErrors.js";
 import { defineRoute, type HubRoute } from "../hubRoute.js";
 import { newId } from "../secretTokens.js";

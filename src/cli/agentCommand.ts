@@ -1,0 +1,157 @@
+/**
+ * `palisade agent`: the device daemon (docs/agent.md).
+ *
+ *   palisade agent --hub URL --token T [--data-dir D] [--labels k=v,…] [--poll 30s]
+ *                  [--on-revoked-key stop|keep] [--log-format text|json]
+ *   palisade agent status [--data-dir D] [--json]     what this device holds (read-only)
+ *   palisade agent exec …                             internal: one workload's supervisor
+ *
+ * The agent runs until SIGINT/SIGTERM; its workloads keep running after it
+ * exits (they have their own supervisors) and are adopted by the next start.
+ */
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { Agent, AgentLog, AgentStore, agentPaths, execBundle, openAgentDb, parseDuration, type LogLevel } from "../agent/index.js";
+import { Outbox } from "../agent/outbox.js";
+import { PalisadeError } from "../core/errors.js";
+import { dataDir as defaultDataDir } from "../core/paths.js";
+import { parseLabels } from "./labelArgs.js";
+import { formatTable, printJson } from "./output.js";
+
+interface AgentFlags {
+  hub?: string;
+  token?: string;
+  dataDir?: string;
+  labels?: string;
+  poll: string;
+  onRevokedKey: string;
+  statusInterval: string;
+  stopGrace: string;
+  maxRestartDelay: string;
+  queueMax: string;
+  logFormat: string;
+  logLevel: string;
+}
+
+function resolveDataDir(flag: string | undefined): string {
+  const dir = resolve(flag ?? defaultDataDir());
+  // The runtime (images, workloads, runc state) reads the same directory.
+  process.env.PALISADE_DATA_DIR = dir;
+  return dir;
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], option: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new PalisadeError("USAGE", `${option} must be one of ${allowed.join(", ")}, not ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+async function runAgent(flags: AgentFlags): Promise<void> {
+  const dataDir = resolveDataDir(flags.dataDir);
+  if (flags.hub !== undefined && !/^https?:\/\/[^/]+/.test(flags.hub)) throw new PalisadeError("USAGE", `--hub must be an http(s) URL, not ${JSON.stringify(flags.hub)}`);
+  const queueMax = Number(flags.queueMax);
+  if (!Number.isSafeInteger(queueMax) || queueMax < 1) throw new PalisadeError("USAGE", `--queue-max must be a positive integer, not ${JSON.stringify(flags.queueMax)}`);
+  const log = new AgentLog({ format: oneOf(flags.logFormat, ["text", "json"] as const, "--log-format"), level: oneOf<LogLevel>(flags.logLevel, ["debug", "info", "warn", "error"], "--log-level") });
+  const agent = await Agent.open({
+    dataDir,
+    ...(flags.hub ? { hubUrl: flags.hub.replace(/\/+$/, "") } : {}),
+    ...(flags.token ? { token: flags.token } : {}),
+    ...(flags.labels ? { labels: parseLabels(flags.labels) } : {}),
+    pollMs: parseDuration(flags.poll, "--poll"),
+    onRevokedKey: oneOf(flags.onRevokedKey, ["stop", "keep"] as const, "--on-revoked-key"),
+    statusIntervalMs: parseDuration(flags.statusInterval, "--status-interval"),
+    stopGraceMs: parseDuration(flags.stopGrace, "--stop-grace"),
+    maxRestartDelayMs: parseDuration(flags.maxRestartDelay, "--max-restart-delay"),
+    queueMax,
+    log,
+  });
+  const onSignal = (sig: string) => () => {
+    log.info(`${sig}: stopping the agent (workloads keep running)`);
+    agent.stop();
+  };
+  const onInt = onSignal("SIGINT");
+  const onTerm = onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    await agent.run();
+    log.info("agent stopped");
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    agent.close();
+  }
+}
+
+/** The local view: identity, trust, accepted bundles, instances, queue. */
+function agentStatus(dataDir: string, json: boolean): void {
+  const paths = agentPaths(dataDir);
+  if (!existsSync(paths.db)) throw new PalisadeError("AGENT_STATE", `no agent state in ${dataDir}`, { hint: "enroll first: palisade agent --hub URL --token T" });
+  const db = openAgentDb(paths.db, { readonly: true });
+  try {
+    const store = new AgentStore(db);
+    const outbox = new Outbox(db, { readonly: true });
+    const view = {
+      identity: store.identity() ?? null,
+      revoked: store.getMeta("node_revoked") ?? null,
+      pinnedKeys: store.pinnedKeys(),
+      revokedKeys: [...store.revokedKeys().keys()].sort(),
+      accepted: store.accepted(),
+      instances: store.instances(),
+      queue: { status: outbox.size("status"), alert: outbox.size("alert"), droppedStatus: outbox.dropped("status"), droppedAlerts: outbox.dropped("alert") },
+    };
+    if (json) return printJson(view);
+    const id = view.identity;
+    process.stdout.write(id ? `node ${id.nodeId} (org ${id.orgId}) enrolled ${id.enrolledAt} with ${id.hubUrl}\n` : "not enrolled\n");
+    if (view.revoked) process.stdout.write(`REVOKED: ${view.revoked}\n`);
+    process.stdout.write(`pinned keys: ${view.pinnedKeys.map((k) => `${k.publisherName}:${k.keyId}${view.revokedKeys.includes(k.keyId) ? " (revoked)" : ""}`).join(", ") || "none"}\n`);
+    process.stdout.write(`queue: ${view.queue.status} status, ${view.queue.alert} alerts waiting\n\n`);
+    process.stdout.write(formatTable(["DEPLOYMENT", "BUNDLE", "VERSION", "DIGEST", "KEY"], view.accepted.map((a) => [a.deployment, a.name, String(a.version), a.digest.slice(0, 19), a.keyId])));
+  } finally {
+    db.close();
+  }
+}
+
+export function registerAgentCommand(program: Command): void {
+  const agent = program
+    .command("agent")
+    .description("run the device agent: enroll once, then keep this device's workloads as the hub says, verifying every bundle (docs/agent.md)")
+    .option("--hub <url>", "hub URL, e.g. https://hub.example.com:8443 (needed to enroll; remembered)")
+    .option("--token <token>", "enrollment token (pet_…), needed only the first time")
+    .option("--data-dir <dir>", "the device's Palisade data directory (env PALISADE_DATA_DIR, default /var/lib/palisade)")
+    .option("--labels <k=v,...>", "labels this device proposes at enrollment (the token's labels win)")
+    .option("--poll <duration>", "how often to ask the hub for the desired state", "30s")
+    .option("--on-revoked-key <mode>", "stop: stop workloads whose bundle's key was revoked; keep: keep running them (new bundles with that key are refused either way)", "stop")
+    .option("--status-interval <duration>", "a status report is sent on every change and at least this often", "5m")
+    .option("--stop-grace <duration>", "SIGTERM → SIGKILL grace when stopping a workload", "10s")
+    .option("--max-restart-delay <duration>", "cap of the exponential delay (from 1s, doubling) before restarting a workload that exited", "60s")
+    .option("--queue-max <n>", "most status reports, and most alerts, kept while the hub is unreachable (oldest dropped first)", "10000")
+    .option("--log-format <format>", "text or json (one JSON object per line)", "text")
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .action(async (flags: AgentFlags) => runAgent(flags));
+
+  agent
+    .command("status")
+    .description("what this device holds: identity, pinned and revoked keys, accepted bundles, instances, queue (read-only)")
+    .option("--data-dir <dir>", "the device's Palisade data directory")
+    .option("--json", "machine-readable output")
+    .action((flags: { dataDir?: string; json?: boolean }, cmd: Command) => {
+      const parent = (cmd.parent?.opts() ?? {}) as { dataDir?: string };
+      agentStatus(resolve(flags.dataDir ?? parent.dataDir ?? defaultDataDir()), flags.json === true);
+    });
+
+  // Started by the agent, one per workload instance; not for people (hence hidden from help).
+  agent
+    .command("exec", { hidden: true })
+    .option("--data-dir <dir>")
+    .requiredOption("--instance <name>")
+    .requiredOption("--bundle <digest>")
+    .action(async (flags: { dataDir?: string; instance: string; bundle: string }, cmd: Command) => {
+      // `agent` has --data-dir too; commander gives it to whichever command defined it first.
+      const parent = (cmd.parent?.opts() ?? {}) as { dataDir?: string };
+      const dir = flags.dataDir ?? parent.dataDir;
+      if (!dir) throw new PalisadeError("USAGE", "agent exec needs --data-dir");
+      const dataDir = resolveDataDir(dir);
+      process.exitCode = await execBundle({ dataDir, instance: flags.instance, digest: flags.bundle });
+    });
+}
