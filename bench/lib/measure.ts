@@ -59,6 +59,8 @@ export interface Sample {
   readonly raw: number;
   /** Start latency only: ms from the request until the bundle was ready and runc was called. */
   readonly prep?: number;
+  /** Open only: CPU ns per open+close (the loop's thread CPU time; leaves out time spent preempted). */
+  readonly cpu?: number;
 }
 
 export type Round = Record<MetricKey, Record<TargetName, Sample>>;
@@ -80,7 +82,7 @@ export async function openBench(t: Target, s: Sizes): Promise<Sample> {
   const one = `${OPENBENCH} ${WWW_FILE} ${s.opens}`;
   const out = await t.run(["/bin/sh", "-c", Array(s.repeats).fill(one).join(" && ")]);
   const ns = Math.min(...fields(out, "open_close_ns_per_op"));
-  return { value: 1e9 / ns, raw: ns };
+  return { value: 1e9 / ns, raw: ns, cpu: Math.min(...fields(out, "open_close_cpu_ns_per_op")) };
 }
 
 export async function execBench(t: Target, s: Sizes): Promise<Sample> {

@@ -105,6 +105,8 @@ export function compileWorkload(
     rootReadOnly,
     grants,
     volumes: container.volumeMounts.map((v) => ({ destination: v.mountPath, readOnly: v.readOnly })),
+    // rbind: runc 1.1 makes only the top of a recursive bind read-only, so its submounts may be writable.
+    writableMounts: mounts.filter((m) => !(m.options ?? []).includes("ro") || (m.options ?? []).includes("rbind")).map((m) => m.destination),
   });
   enforced.push(...landlock.enforced);
   unsupported.push(...landlock.unsupported);

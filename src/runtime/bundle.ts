@@ -20,13 +20,12 @@
  * (mapped through its user namespace).
  */
 import { execFile } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { CompilePaths, CompiledWorkload, OciSpec } from "../compiler/index.js";
 import { PalisadeError } from "../core/errors.js";
 import { dataDir } from "../core/paths.js";
-import { writeFileAtomic } from "./workloadState.js";
 
 const exec = promisify(execFile);
 
@@ -116,7 +115,7 @@ export async function createBundle(input: BundleInputs): Promise<void> {
   const ns = input.hosts.nameservers ?? [];
   writeFileSync(join(layout.etc, "resolv.conf"), ns.length ? ns.map((n) => `nameserver ${n}\n`).join("") : "# the host has no nameserver reachable from a workload\n");
   for (const f of ["hostname", "hosts", "resolv.conf"]) chmodSync(join(layout.etc, f), 0o644);
-  if (compiled.launchText !== null) writeFileAtomic(layout.launchConfig, compiled.launchText, 0o644);
+  if (compiled.launchText !== null) replaceFile(layout.launchConfig, compiled.launchText, 0o644);
   prepareVolumes(spec, layout, input.volumeOwner);
   makeSkeleton(spec, input.imageRootfs, layout.skeleton);
   mkdirSync(layout.rootfs, { recursive: true });
@@ -137,7 +136,21 @@ export async function createBundle(input: BundleInputs): Promise<void> {
       cause,
     });
   }
-  writeFileAtomic(layout.config, JSON.stringify(spec, null, 2) + "\n", 0o600);
+  replaceFile(layout.config, JSON.stringify(spec, null, 2) + "\n", 0o600);
+}
+
+/**
+ * Replaces a bundle file atomically (a concurrent `inspect` never reads half
+ * a config.json) but without fsync: the bundle is rebuilt on every start and
+ * means nothing after a crash, and on a busy device the four fsyncs of
+ * writeFileAtomic were the largest part of the time before runc starts
+ * (docs/benchmarks.md, start latency).
+ */
+function replaceFile(path: string, data: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
 }
 
 /** Adds search (x) permission for group and others, never removing any. */

@@ -136,4 +136,33 @@ describe("Landlock rules from policy", () => {
     expect(r.unsupported).toEqual([]);
     expect(r.enforced).toEqual([]);
   });
+
+  describe("truncate on read-only ground (shorter path walks per open)", () => {
+    const allow = "  file:\n    matchDirectories:\n    - dir: /etc/\n      recursive: true\n      readOnly: true\n    - dir: /usr/\n      recursive: true\n      readOnly: true\n    - dir: /data/\n      recursive: true\n      readOnly: true\n  action: Allow\n";
+    const rights = (r: ReturnType<typeof landlock>) => new Map(r.config!.paths.map((p) => [p.path, [...p.rights].sort()]));
+    const WRITABLE = ["/dev", "/dev/shm", "/tmp", "/data", "/proc"];
+
+    it("grants truncate on rules whose whole tree is on the read-only root, never on or above a writable mount", () => {
+      const p = rights(landlock([allow], { writableMounts: WRITABLE }));
+      expect(p.get("/etc")).toEqual(["read_dir", "read_file", "truncate"]);
+      expect(p.get("/usr")).toEqual(["read_dir", "read_file", "truncate"]);
+      // /data is a writable volume granted read-only: truncate there would let the workload destroy data.
+      expect(p.get("/data")).toEqual(["read_dir", "read_file"]);
+      expect(p.get("/proc")).toEqual(["read_dir", "read_file"]);
+      expect(p.get("/dev/null")).toEqual(["read_file", "write_file"]);
+    });
+
+    it("grants no truncate on a directory that has a writable mount beneath it", () => {
+      const p = rights(landlock([allow], { writableMounts: [...WRITABLE, "/etc/app/state"] }));
+      expect(p.get("/etc")).toEqual(["read_dir", "read_file"]);
+      expect(p.get("/usr")).toEqual(["read_dir", "read_file", "truncate"]);
+    });
+
+    it("adds nothing when the root is writable, the mounts are unknown, or the kernel has no truncate right", () => {
+      for (const over of [{ writableMounts: WRITABLE, rootReadOnly: false }, {}, { writableMounts: WRITABLE, abi: 2 }] as Partial<LandlockInputs>[]) {
+        const r = landlock([allow], over);
+        expect(r.config!.paths.filter((x) => !x.rights.includes("write_file")).some((x) => x.rights.includes("truncate")), JSON.stringify(over)).toBe(false);
+      }
+    });
+  });
 });

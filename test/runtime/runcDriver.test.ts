@@ -1,11 +1,12 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PalisadeError } from "../../src/core/errors.js";
 import { RuncDriver, runcMessage } from "../../src/runtime/runcDriver.js";
 import { kernelIt, ROOT } from "../kernelTest.js";
-import { RUNC } from "./runtimeFixture.js";
+import { makeBusyboxRootfs } from "../fixtures/images.js";
+import { BUSYBOX, RUNC } from "./runtimeFixture.js";
 
 const root = mkdtempSync(join(tmpdir(), "palisade-runc-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -35,6 +36,38 @@ describe("runc driver", () => {
     expect(await d.list()).toEqual([]);
     expect(await d.state("palisade-test-none")).toBeUndefined();
     await expect(d.delete("palisade-test-none", { force: true })).resolves.toBeUndefined();
+  });
+
+  kernelIt("knows a container while runc holds its state; `runc run` removes it on exit, and delete then spawns nothing", [ROOT, RUNC, BUSYBOX], async () => {
+    const d = new RuncDriver({ root });
+    const bundle = mkdtempSync(join(tmpdir(), "palisade-runc-bundle-"));
+    try {
+      makeBusyboxRootfs(join(bundle, "rootfs"));
+      mkdirSync(join(bundle, "rootfs", "proc"), { recursive: true });
+      const spec = {
+        ociVersion: "1.0.2",
+        process: { user: { uid: 0, gid: 0 }, args: ["/bin/sh", "-c", "sleep 60"], cwd: "/", env: ["PATH=/bin"] },
+        root: { path: "rootfs", readonly: true },
+        mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
+        linux: { namespaces: [{ type: "pid" }, { type: "mount" }] },
+      };
+      writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+      const id = "palisade-test-knows";
+      expect(d.knows(id)).toBe(false);
+      const child = d.spawnRun(id, bundle, { stdio: "pipe", pidFile: join(bundle, "pid"), logFile: join(bundle, "runc.log") });
+      const closed = new Promise((r) => child.once("close", r));
+      while ((await d.state(id))?.status !== "running") await new Promise((r) => setTimeout(r, 20));
+      expect(d.knows(id)).toBe(true);
+      await d.kill(id, "KILL", { all: true });
+      await closed;
+      expect(d.knows(id)).toBe(false);
+      expect(await d.state(id)).toBeUndefined();
+      // A driver whose binary does not exist shows that delete spawns nothing for an unknown container.
+      await expect(new RuncDriver({ root, binary: "/nonexistent/runc" }).delete(id, { force: true })).resolves.toBeUndefined();
+    } finally {
+      await d.delete("palisade-test-knows", { force: true });
+      rmSync(bundle, { recursive: true, force: true });
+    }
   });
 
   kernelIt("carries runc's own message in the error", [ROOT, RUNC], async () => {

@@ -15,7 +15,7 @@
  * A separate runc state root keeps these containers apart from Palisade's.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { dataDir } from "../../../src/core/paths.js";
@@ -171,7 +171,9 @@ export async function stopBare(b: BareBundle, child: ChildProcess): Promise<void
 
 /** Deletes the container, unmounts the overlay and removes the bundle. Idempotent. */
 export async function destroyBareBundle(b: BareBundle): Promise<void> {
-  await exec("runc", runcArgs(b, "delete", "--force", b.id), { env: { ...process.env, PATH: PATH_ENV } }).catch(() => undefined);
+  // runc keeps state in <root>/<id>/ until delete; without it there is nothing to delete (as in RuncDriver.delete,
+  // so the benchmark's bare side does not pay a runc start that Palisade's side no longer pays).
+  if (existsSync(join(b.root, b.id))) await exec("runc", runcArgs(b, "delete", "--force", b.id), { env: { ...process.env, PATH: PATH_ENV } }).catch(() => undefined);
   const rootfs = join(b.dir, "rootfs");
   if (isMountPoint(rootfs)) await exec("umount", [rootfs]).catch(() => exec("umount", ["-l", rootfs]));
   // Never recurse into a still-mounted rootfs: it is the shared image tree.
