@@ -1,13 +1,15 @@
 /**
  * `palisade policy validate | explain | fmt`. Validation prints every problem
  * of every file (not just the first) and exits 1 if any file is invalid;
- * explain and fmt refuse invalid files, printing the problems the same way.
+ * explain, fmt and simulate refuse invalid files, printing the problems the same way.
  * Failures are thrown as PalisadeError and rendered by main.ts.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { PalisadeError, asPalisadeError, renderError } from "../core/errors.js";
 import { explainPolicy, explainPolicyData, formatPolicy, invalidFileError, parseDocuments, parsePolicyFile, type ParseResult, type Posture } from "../policy/index.js";
+import { badLinesError, parseRecordLines, renderSimulation, simulatePolicy } from "../discovery/index.js";
+import { parseLabels } from "./labelArgs.js";
 import { EXIT } from "./exitCodes.js";
 import { printJson } from "./output.js";
 
@@ -99,6 +101,37 @@ async function fmt(file: string, opts: { write?: boolean; check?: boolean; json?
   process.stdout.write(formatted);
 }
 
+interface SimulateFlags {
+  events: string;
+  workloadLabels?: string;
+  defaultPosture?: string;
+  all?: boolean;
+  json?: boolean;
+}
+
+/** `policy simulate`: replays recorded events (docs/discovery.md, src/discovery/simulatePolicy.ts). */
+async function simulate(files: readonly string[], opts: SimulateFlags): Promise<void> {
+  const posture = opts.defaultPosture?.toLowerCase();
+  if (posture !== undefined && posture !== "block" && posture !== "audit") {
+    throw new PalisadeError("USAGE", `--default-posture must be block or audit, got ${JSON.stringify(opts.defaultPosture)}`, { hint: "e.g. --default-posture audit" });
+  }
+  const labels = opts.workloadLabels !== undefined ? parseLabels(opts.workloadLabels, "--workload-labels") : undefined;
+  const policies = [];
+  for (const file of files) {
+    const result = await parsePolicyFile(file);
+    refuseInvalid(file, result, opts.json);
+    policies.push(...result.policies);
+  }
+  const parsed = parseRecordLines(await readText(opts.events), opts.events);
+  if (parsed.problems.length) {
+    if (!opts.json) for (const p of parsed.problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
+    throw badLinesError(parsed.problems);
+  }
+  const sim = simulatePolicy(policies, parsed.records, { ...(labels ? { labels } : {}), ...(posture ? { defaultPosture: posture as Posture } : {}) });
+  if (opts.json) printJson({ policies: policies.map((p) => p.name), events: opts.events, ...sim });
+  else process.stdout.write(renderSimulation(sim, { all: opts.all === true }));
+}
+
 export function registerPolicyCommand(program: Command): void {
   const policy = program
     .command("policy")
@@ -131,4 +164,16 @@ export function registerPolicyCommand(program: Command): void {
     .option("--json", "machine-readable result for --write/--check")
     .addHelpText("after", "\nExamples:\n  palisade policy fmt policy.yaml > policy.canonical.yaml\n  palisade policy fmt --check policy.yaml\n")
     .action((file: string, opts: { write?: boolean; check?: boolean; json?: boolean }) => fmt(file, opts));
+
+  policy
+    .command("simulate")
+    .description("replay recorded events against policies: what would have been blocked, audited or allowed, and by which rule")
+    .argument("<policies...>", "policy files (multi-document YAML)")
+    .requiredOption("--events <file>", "recorded events: JSON lines as `palisade logs --json` prints them")
+    .option("--workload-labels <k=v,...>", "labels of the workload the events came from (default: each record's Labels)")
+    .option("--default-posture <posture>", "what unlisted operations get in allow-listed categories: block (default) or audit")
+    .option("--all", "list every record, not only those a rule or the posture decided")
+    .option("--json", "machine-readable result: every record's verdict, totals and per-rule counts")
+    .addHelpText("after", "\nExample:\n  palisade logs --workload web --json > web-events.jsonl\n  palisade policy simulate web-policy.yaml --events web-events.jsonl\n")
+    .action((files: string[], opts: SimulateFlags) => simulate(files, opts));
 }

@@ -10,6 +10,7 @@ import { PalisadeError } from "../core/errors.js";
 import { probeHost } from "../native/probe.js";
 import { invalidFileError, parsePolicyFile, type Policy, type Workload } from "../policy/index.js";
 import { runWorkload } from "../runtime/workloads.js";
+import { startRunSensor, type RunSensor } from "../sensor/runSensor.js";
 
 interface RunFlags {
   readonly policy?: string[];
@@ -17,6 +18,8 @@ interface RunFlags {
   readonly name?: string;
   readonly container?: string;
   readonly workload?: string;
+  /** commander's negation of --no-sensor: false when given. */
+  readonly sensor?: boolean;
 }
 
 /** The manifest's workload (one, or the one named) and every policy of the manifest and the --policy files. */
@@ -49,21 +52,29 @@ export function registerRunCommand(program: Command): void {
     .option("--name <name>", "instance name (default: the workload's metadata.name)")
     .option("--container <name>", "which container of the workload (default: the first)")
     .option("--workload <name>", "which Workload of the manifest, when it holds several")
+    .option("--no-sensor", "do not record what the workload does (events and alerts for palisade logs)")
     .action(async (manifest: string, flags: RunFlags) => {
       const { workload, policies } = await loadRunInputs(manifest, flags.policy ?? [], flags.workload);
       const features = await probeHost();
-      const result = await runWorkload({
-        workload,
-        policies,
-        features,
-        stdio: "inherit",
-        forwardSignals: true,
-        manifest,
-        ...(flags.name ? { name: flags.name } : {}),
-        ...(flags.container ? { container: flags.container } : {}),
-        ...(flags.audit ? { auditOnly: true } : {}),
-        onConfined: (_report, line) => process.stderr.write(`${line}\n`),
-      });
-      process.exitCode = result.exitCode;
+      const warn = (msg: string) => process.stderr.write(`palisade: ${msg}\n`);
+      let sensor: RunSensor | undefined;
+      try {
+        const result = await runWorkload({
+          workload,
+          policies,
+          features,
+          stdio: "inherit",
+          forwardSignals: true,
+          manifest,
+          ...(flags.name ? { name: flags.name } : {}),
+          ...(flags.container ? { container: flags.container } : {}),
+          ...(flags.audit ? { auditOnly: true } : {}),
+          ...(flags.sensor !== false ? { onCreated: async (created) => void (sensor = await startRunSensor(created, { log: warn })) } : {}),
+          onConfined: (_report, line) => process.stderr.write(`${line}${sensor ? ` · ${sensor.note}` : flags.sensor === false ? " · sensor off (--no-sensor)" : ""}\n`),
+        });
+        process.exitCode = result.exitCode;
+      } finally {
+        await sensor?.close();
+      }
     });
 }

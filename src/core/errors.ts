@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   HUB_UNREACHABLE: "the hub could not be reached (connection refused, timeout, TLS or DNS failure)",
   AGENT_BUNDLE_REFUSED: "the agent refused a bundle: digest, publisher signature, pinned key, revocation or version check failed",
   AGENT_STATE: "the agent's local state (identity, key, cache or queue) is missing, unreadable or inconsistent",
+  EVENTS_FORMAT: "a recorded-events file (JSON lines of KubeArmor records) has lines that are not records",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -87,6 +87,7 @@ export function combinePolicies(policies: readonly Policy[], labels: Readonly<Re
     target,
     unenforced: selected.flatMap((p) => p.unenforced ?? []),
     overridden: overriddenAllows(rules),
+    ruleOwners: selected.flatMap((p) => p.rules.map(() => p.name)),
   });
 }
 

@@ -17,6 +17,7 @@
  *   explainPolicyData(…)  → the same as data (for --json)
  *   combinePolicies(policies, labels, { defaultPosture?, namespace?, target? }) → EffectivePolicy
  *   selects(selector, labels) → boolean
+ *   evaluate(effective, operation) → Verdict (what the policy decides for one observed operation)
  *
  * Semantics, differences from KubeArmor and the normalised spellings are in
  * docs/policy.md (policies) and docs/workload.md (Workload manifests).
@@ -31,3 +32,4 @@ export { patternToRegExp } from "./pathSyntax.js";
 export { CAPABILITIES, SYSCALLS, MODEL_PROTOCOLS, KUBEARMOR_ONLY_PROTOCOLS, normalizeAction, normalizeCapability, normalizeProtocol } from "./vocabulary.js";
 export { INTERFACES, INTERFACE_NAMES } from "./interfaceOptions.js";
 export { parseCpu, parseMemory, formatCpu, formatMemory } from "./quantities.js";
+export { evaluate, matchesPath, ruleText, DEFAULT_POSTURE_POLICY, type Operation, type Verdict } from "./evaluate.js";

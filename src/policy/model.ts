@@ -206,6 +206,8 @@ export interface EffectivePolicy {
   readonly unenforced?: readonly UnenforcedNote[];
   /** Allow rules made moot by a Block rule on the same target whose source scope covers theirs. */
   readonly overridden?: readonly { readonly rule: Rule; readonly by: Rule }[];
+  /** `metadata.name` of the policy each rule came from (same order as `rules`), for alerts' PolicyName. */
+  readonly ruleOwners?: readonly string[];
 }
 
 /** Deep-freezes a freshly built node tree. Call once, at construction. */

@@ -12,16 +12,16 @@
  * created) → bundle → `runc run` → on exit, tear everything down and record
  * the exit status in state.json, which stays for `ps`/`inspect` until removed.
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
-import { compileWorkload, confinementLine, confinementReport, type CompiledWorkload, type ConfinementReport, type IdMap } from "../compiler/index.js";
+import { compileWorkload, confinementLine, confinementReport, RUNTIME_NEEDS, type CompiledWorkload, type ConfinementReport, type IdMap, type InterfaceGrants } from "../compiler/index.js";
 import { PalisadeError } from "../core/errors.js";
 import { dataDirScope } from "../core/paths.js";
 import type { HostFeatures } from "../native/hostFeatures.js";
 import { launcherPath, requireBinary } from "../native/binaries.js";
 import { probeHost } from "../native/probe.js";
-import type { EffectivePolicy, Policy, Workload } from "../policy/index.js";
+import { combinePolicies, type EffectivePolicy, type Policy, type Workload } from "../policy/index.js";
 import { bundleLayout, compilePaths, createBundle, destroyBundle, requireTraversable, workloadId, workloadsRoot, type BundleLayout } from "./bundle.js";
 import { ImageStore } from "./imageStore.js";
 import { MAX_NETWORK_SLOTS, setupNetwork, teardownNetwork, type WorkloadNetwork } from "./network.js";
@@ -54,11 +54,62 @@ export interface RunOptions {
   readonly manifest?: string;
   /** Called once the confinement is compiled and the bundle is ready, just before the workload starts. */
   readonly onConfined?: (report: ConfinementReport, line: string) => void;
+  /**
+   * Called once the workload's cgroup v2 directory exists and before any of
+   * its processes runs (so a sensor watching the cgroup sees the entrypoint's
+   * exec). A rejection fails the run; catch inside to keep running without.
+   */
+  readonly onCreated?: (info: CreatedWorkload) => Promise<void>;
   /** Forward SIGINT/SIGTERM received by this process to the workload (the CLI does). */
   readonly forwardSignals?: boolean;
   /** Kill the workload (SIGKILL) after this long. */
   readonly timeoutMs?: number;
   readonly runc?: RuncDriver;
+}
+
+/** What onCreated learns about the workload about to start. */
+export interface CreatedWorkload {
+  readonly id: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly container: string;
+  /** The image reference as the store resolved it (name@digest). */
+  readonly image: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The cgroup v2 directory runc will put the container in; undefined without a cgroup2 hierarchy. */
+  readonly cgroupPath?: string;
+  /** The policies combined against the workload (what the confinement was compiled from, before audit demotion). */
+  readonly effective: EffectivePolicy;
+  readonly auditOnly: boolean;
+  /** The launcher's path inside the container when it wraps the entrypoint (its exec is setup, not the workload). */
+  readonly launcher?: string;
+  /** Paths granted whatever the policy says (implicitGrantsOf): the sensor logs them instead of alerting. */
+  readonly implicitGrants?: readonly RuntimeGrant[];
+}
+
+/** One path the runtime grants every workload (the sensor's ImplicitGrant has the same shape). */
+export interface RuntimeGrant {
+  readonly path: string;
+  readonly write: boolean;
+  readonly recursive: boolean;
+}
+
+const WRITE_RIGHTS = new Set(["write_file", "truncate", "make_reg", "make_dir", "remove_file"]);
+
+/**
+ * The compiler's baseline Landlock grants (RUNTIME_NEEDS), the paths of the
+ * workload's interfaces and its volumes — what a file allow-list never has
+ * to name. Kept beside the compiler's list so the sensor and the
+ * confinement cannot disagree (docs/sensor.md, "Implicit grants").
+ */
+export function implicitGrantsOf(grants: Pick<InterfaceGrants, "devices" | "mounts" | "sysfs">, volumes: readonly { readonly mountPath: string; readonly readOnly: boolean }[]): RuntimeGrant[] {
+  return [
+    ...RUNTIME_NEEDS.map((n) => ({ path: n.path, write: n.rights.some((r) => WRITE_RIGHTS.has(r)), recursive: true })),
+    ...grants.devices.map((d) => ({ path: d.path, write: true, recursive: false })),
+    ...grants.mounts.map((m) => ({ path: m.destination, write: !m.readOnly, recursive: true })),
+    ...(grants.sysfs ? [{ path: "/sys", write: false, recursive: true }] : []),
+    ...volumes.map((v) => ({ path: v.mountPath, write: !v.readOnly, recursive: true })),
+  ];
 }
 
 export interface RunResult {
@@ -120,6 +171,7 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
   let net: WorkloadNetwork | undefined;
   let netSlot: number | undefined;
   let compiled: CompiledWorkload | undefined;
+  let createdCgroup: string | undefined;
   try {
     if (features.namespaces.user) {
       idMapSlot = claimSlot("idmap", slotOwnerKey(id), MAX_IDMAP_SLOTS, isDead);
@@ -173,6 +225,29 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
       ...(net && netSlot !== undefined ? { network: { slot: netSlot, address: net.address, netns: net.netns } } : {}),
       confinement: report,
     });
+    if (opts.onCreated) {
+      // runc (cgroupfs driver) joins an existing cgroup directory, so creating it first lets the
+      // caller watch its id before runc starts anything in it; runc removes it on delete.
+      if (features.cgroup.v2Mount) {
+        createdCgroup = join(features.cgroup.v2Mount, compiled.spec.linux.cgroupsPath);
+        mkdirSync(createdCgroup, { recursive: true });
+      }
+      await opts.onCreated({
+        id,
+        name,
+        namespace: workload.namespace,
+        container: container.name,
+        image: container.image,
+        labels: workload.labels,
+        ...(createdCgroup ? { cgroupPath: createdCgroup } : {}),
+        effective: Array.isArray(opts.policies ?? [])
+          ? combinePolicies((opts.policies ?? []) as readonly Policy[], workload.labels, { namespace: workload.namespace, ...(workload.defaultPosture ? { defaultPosture: workload.defaultPosture } : {}) })
+          : (opts.policies as EffectivePolicy),
+        auditOnly: opts.auditOnly === true,
+        ...(compiled.launch && compiled.spec.process.args[0] ? { launcher: compiled.spec.process.args[0] } : {}),
+        implicitGrants: implicitGrantsOf(compiled.grants, container.volumeMounts),
+      });
+    }
     opts.onConfined?.(report, confinementLine(report));
     const outcome = await superviseRun(layout, runc, opts);
     const runcError = existsSync(layout.runcLog) ? RuncDriver.errorsIn(readFileSync(layout.runcLog, "utf8")) : undefined;
@@ -189,9 +264,19 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
   } finally {
     await runc.delete(id, { force: true }).catch(() => undefined);
     await destroyBundle(layout).catch(() => undefined);
+    if (createdCgroup) rmCgroupDir(createdCgroup);
     if (netSlot !== undefined) await teardownNetwork(id, netSlot);
     releaseSlots("net", slotOwnerKey(id));
     releaseSlots("idmap", slotOwnerKey(id));
+  }
+}
+
+/** Removes a cgroup directory we created when runc did not (it failed before, or left it empty). */
+function rmCgroupDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // gone already (runc removed it), or still populated: runc's delete owns it then
   }
 }
 

@@ -182,6 +182,9 @@ const OPTIONAL: Readonly<Record<string, (v: unknown) => boolean>> = {
   pathTruncated: isBool, argvTruncated: isBool, sockType: isStr, protocolName: isStr,
 };
 
+/** Computed once: Object.entries per line was a measurable share of parsing. */
+const OPTIONAL_ENTRIES = Object.entries(OPTIONAL);
+
 const CONTROL_TYPES = new Set(["ready", "ack", "stats", "error", "record"]);
 
 /** Parses one output line of palisade-sensor or palisade-auditd. Never throws. */
@@ -203,8 +206,9 @@ export function parseSensorLine(line: string): ParsedLine {
   for (const [name, check] of required) {
     if (!check(o[name])) return { kind: "invalid", reason: `${o.type}: field ${name} missing or wrong` };
   }
-  for (const [name, check] of Object.entries(OPTIONAL)) {
-    if (o[name] !== undefined && !check(o[name])) return { kind: "invalid", reason: `${o.type}: field ${name} has the wrong type` };
+  for (const [name, check] of OPTIONAL_ENTRIES) {
+    const v = o[name];
+    if (v !== undefined && !check(v)) return { kind: "invalid", reason: `${o.type}: field ${name} has the wrong type` };
   }
   return { kind: "event", event: o as unknown as SensorEvent };
 }

@@ -4,3 +4,8 @@ export * from "./cgroup.js";
 export * from "./processTable.js";
 export * from "./sensorProcess.js";
 export * from "./kubearmor.js";
+export * from "./eventStore.js";
+export * from "./eventPipeline.js";
+export * from "./denialCorrelator.js";
+export * from "./implicitGrants.js";
+export * from "./runSensor.js";

@@ -108,6 +108,21 @@ export function resultText(result: number | undefined, errno: string | undefined
   return (errno && ERRNO_TEXT.get(errno)) ?? errno ?? `Error ${-result}`;
 }
 
+/** Workload infos are long-lived and not changed once watched: sort and join their labels once. */
+const LABELS = new WeakMap<WorkloadInfo, string>();
+
+function labelsText(w: WorkloadInfo): string {
+  let t = LABELS.get(w);
+  if (t === undefined) {
+    t = Object.entries(w.labels)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    LABELS.set(w, t);
+  }
+  return t;
+}
+
 /** UpdatedTime in KubeArmor's style: RFC 3339 UTC with microseconds. */
 function updatedTime(rfc3339: string): string {
   const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(rfc3339);
@@ -201,10 +216,7 @@ export function toKubeArmor(ev: SensorEvent, opts: KubeArmorMapOptions, match?: 
       ? {
           NamespaceName: w.namespace,
           PodName: w.podName ?? w.containerName,
-          Labels: Object.entries(w.labels)
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-            .map(([k, v]) => `${k}=${v}`)
-            .join(","),
+          Labels: labelsText(w),
           ContainerID: w.containerId,
           ContainerName: w.containerName,
           ContainerImage: w.image,
@@ -226,6 +238,16 @@ export function toKubeArmor(ev: SensorEvent, opts: KubeArmorMapOptions, match?: 
     ...(ev.count > 1 ? { Count: ev.count } : {}),
   };
   if (!match && !denied) return log;
+  return toAlert(log, ev, match);
+}
+
+/**
+ * The alert for a record toKubeArmor already mapped (`log`, from the same
+ * event): the pipeline maps first and asks the policy after, without mapping
+ * the event twice.
+ */
+export function toAlert(log: KubeArmorLog, ev: SensorEvent, match: PolicyMatch | undefined): KubeArmorAlert {
+  const host = log.ContainerID === undefined;
   const tags = [...(match?.tags ?? [])];
   return {
     ...log,

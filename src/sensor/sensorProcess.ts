@@ -90,7 +90,10 @@ class Child {
   private gone = false;
 
   constructor(bin: string, args: readonly string[], private readonly source: EventSource, onLine: (line: string) => void) {
-    this.proc = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // Own process group: Ctrl-C at a terminal signals the whole foreground group, and the
+    // sensor must outlive that long enough to be flushed by its owner (`palisade run` stores
+    // the workload's last events after it exits). It still dies with us (PR_SET_PDEATHSIG).
+    this.proc = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
     this.proc.stdout.setEncoding("utf8");
     this.proc.stdout.on("data", (chunk: string) => {
       this.buf += chunk;

@@ -105,4 +105,26 @@ describe("palisade-auditd (Landlock denials from audit netlink)", () => {
     },
     60_000,
   );
+
+  kernelIt(
+    "two sensors share the audit switch: the first to exit leaves audit on for the other",
+    [LINUX, ROOT, SENSOR_BUILT, AUDIT],
+    async () => {
+      const auditBefore = auditEnabled();
+      // With audit off before, the old code had the first sensor (which turned it on) turn it off under the second.
+      const first = await SensorProcess.start({ binDir: BIN, bpf: false, audit: "required" });
+      cleanups.push(() => first.stop());
+      const second = await SensorProcess.start({ binDir: BIN, bpf: false, audit: "required" });
+      cleanups.push(() => second.stop());
+      expect(auditEnabled()).toBeGreaterThanOrEqual(1);
+      await first.stop();
+      expect(auditEnabled()).toBeGreaterThanOrEqual(1);
+      // The other sensor still hears denials (its stats command still answers with audit on).
+      expect(second.status().audit.running).toBe(true);
+      await second.stop();
+      // The last one restores what the first one found (unless another Palisade sensor on the host still runs).
+      expect(auditEnabled()).toBe(auditBefore);
+    },
+    30_000,
+  );
 });

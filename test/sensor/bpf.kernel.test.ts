@@ -13,16 +13,24 @@ import { afterAll, afterEach, describe, expect } from "vitest";
 import type { ExecEvent, ExitEvent, FileEvent, ForkEvent, NetEvent, SensorEvent } from "../../src/sensor/events.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, collect, isAlive, loadedProgNames, makeCgroup, OUR_PROGS, runHelper, secretFile, SENSOR_BUILT, tempDir, type TestCgroup } from "./helpers.js";
+import { BIN, BPF, CGROUP2, collect, isAlive, loadedProgIds, makeCgroup, OUR_PROGS, progIdsOfPid, runHelper, secretFile, SENSOR_BUILT, tempDir, type TestCgroup } from "./helpers.js";
 
 const REQS = [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2];
 const cleanups: (() => void | Promise<void>)[] = [];
 const sensorPids: number[] = [];
+/** Ids of the BPF programs our sensors loaded: other processes on the host (the agent tests) may run sensors of their own. */
+const ourProgIds = new Set<number>();
 
 async function startSensor(opts: Parameters<typeof SensorProcess.start>[0] = {}): Promise<SensorProcess> {
   const s = await SensorProcess.start({ binDir: BIN, bpf: "required", audit: false, ...opts });
   const ready = s.status().bpf.ready as { pid?: number } | undefined;
-  if (ready?.pid) sensorPids.push(ready.pid);
+  if (ready?.pid) {
+    sensorPids.push(ready.pid);
+    const ids = progIdsOfPid(ready.pid);
+    // Loaded and attached before "ready": a sensor that holds none of our programs is itself a failure.
+    expect(ids.length, `sensor pid ${ready.pid} holds no BPF program`).toBeGreaterThanOrEqual(OUR_PROGS.length);
+    for (const id of ids) ourProgIds.add(id);
+  }
   cleanups.push(() => s.stop());
   return s;
 }
@@ -58,12 +66,13 @@ afterAll(async () => {
   // (the kernel frees programs shortly after their last fd closes: poll a little).
   for (const pid of sensorPids) expect(isAlive(pid), `sensor pid ${pid} still running`).toBe(false);
   if (process.getuid?.() !== 0) return;
-  let left = loadedProgNames().filter((n) => OUR_PROGS.includes(n));
+  const ours = () => loadedProgIds().filter((id) => ourProgIds.has(id));
+  let left = ours();
   for (let i = 0; i < 50 && left.length; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    left = loadedProgNames().filter((n) => OUR_PROGS.includes(n));
+    left = ours();
   }
-  expect(left).toEqual([]);
+  expect(left, "BPF programs our sensors loaded are still loaded").toEqual([]);
 });
 
 describe("palisade-sensor (BPF tracepoints)", () => {

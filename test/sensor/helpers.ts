@@ -5,7 +5,7 @@
  * static test helper, and checks that nothing is left behind.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nativeBuildDir, repoRoot } from "../../src/core/paths.js";
@@ -147,6 +147,33 @@ export async function waitFor(events: readonly SensorEvent[], pred: (e: SensorEv
 export function auditEnabled(): number {
   const m = /^enabled (\d+)/m.exec(execFileSync("auditctl", ["-s"], { encoding: "utf8" }));
   return Number(m?.[1] ?? -1);
+}
+
+/** Ids of the BPF programs a process holds open (its fds' fdinfo "prog_id:" lines; links hold their program too). */
+export function progIdsOfPid(pid: number): number[] {
+  const ids = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return [];
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // the fd closed meanwhile
+    }
+  }
+  return [...ids];
+}
+
+/** Ids of all loaded BPF programs (bpftool). */
+export function loadedProgIds(): number[] {
+  const r = spawnSync("bpftool", ["prog", "show", "-j"], { encoding: "utf8" });
+  if (r.status !== 0) return [];
+  return (JSON.parse(r.stdout) as { id?: number }[]).map((p) => p.id ?? -1);
 }
 
 /** Names of loaded BPF programs (bpftool). */

@@ -10,7 +10,8 @@
  * only one process may be the audit daemon; the read-only multicast group
  * coexists with auditd/journald. The kernel only produces records while
  * audit is enabled, so unless --no-enable we turn it on (AUDIT_SET enabled=1)
- * and put the previous state back on exit — if nobody changed it meanwhile.
+ * and put the previous state back on exit — if nobody changed it meanwhile
+ * and no other palisade-auditd still runs on the host (see audit_share_*).
  * With no audit daemon registered, the kernel also prints records to the
  * kernel log (rate-limited); that is the kernel's behaviour, not ours.
  *
@@ -38,10 +39,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "audit_parse.h"
+#include "audit_share.h"
 #include "json.h"
 #include "syscalls.h"
 
@@ -401,12 +404,27 @@ int main(int argc, char **argv)
 	if (r)
 		return fail("AUDIT_GET failed", -r);
 	unsigned was = st.enabled;
-	int changed = 0;
+	int changed = 0, shared = enable ? audit_share_begin() : -1;
 	lost_at_start = st.lost;
-	if (enable && was == 0) {
-		if ((r = audit_set_enabled(ctl, 1)))
+	if (shared == 1) {
+		audit_share_record(was);
+	} else if (shared == 0) {
+		/* Another sensor runs: what it found is what the last of us restores. */
+		int rec = audit_share_recorded();
+		if (rec >= 0)
+			was = (unsigned)rec;
+	}
+	if (enable && st.enabled == 0) {
+		if ((r = audit_set_enabled(ctl, 1))) {
+			if (shared >= 0)
+				audit_share_end();
 			return fail("cannot enable audit (AUDIT_SET)", -r);
+		}
 		changed = 1;
+	}
+	if (shared >= 0) {
+		changed = was == 0; /* the last user restores what the first one found */
+		audit_share_joined();
 	}
 	jb_begin(&jb, "ready", "audit");
 	jb_uint(&jb, "pid", getpid());
@@ -448,8 +466,11 @@ int main(int argc, char **argv)
 		finish(&pending.ev[0]);
 	stats(ctl);
 	fflush(stdout);
-	/* Put audit back as we found it, unless someone else changed it since. */
-	if (changed && audit_get(ctl, &st) == 0 && st.enabled == 1)
+	/* Put audit back as we found it, unless someone else changed it since or another sensor still runs. */
+	int last = shared >= 0 ? audit_share_last() : 1;
+	if (last && changed && audit_get(ctl, &st) == 0 && st.enabled == 1)
 		audit_set_enabled(ctl, was);
+	if (shared >= 0)
+		audit_share_end(); /* the next first user records afresh */
 	return 0;
 }

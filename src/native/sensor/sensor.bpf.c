@@ -231,6 +231,14 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
+/*
+ * NO_WAKEUP_NOTE: fork and exit records are submitted without waking the
+ * reader. An exec loop makes fork + exec + exit per iteration; waking
+ * palisade-sensor (and through it Node) for each one costs the workload's
+ * core two extra context switches. The records stay in order in the ring and
+ * are read at the next woken event (the exec, a file event) or, at the latest,
+ * at the loader's periodic poll (POLL_MAX_MS in sensor.c).
+ */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -252,7 +260,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	unsigned int level = child->thread_pid->level;
 	e->h.ns_ppid = tgid_at_level(parent, level);
 	e->h.ns_pid = tgid_at_level(child, level);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* see NO_WAKEUP_NOTE */
 	return 0;
 }
 
@@ -273,7 +281,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	fill_hdr(&e->h, EV_EXIT, cg, bpf_ktime_get_ns());
 	e->exit_status = p->exit_code;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* see NO_WAKEUP_NOTE */
 	return 0;
 }
 

@@ -42,6 +42,9 @@
 #include "emit.h"
 #include "sensor.skel.h"
 
+/* Longest a record submitted without wakeup waits in the ring before we read it. */
+#define POLL_MAX_MS 50
+
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define DRAIN_BATCH 256
 
@@ -406,6 +409,8 @@ int main(int argc, char **argv)
 	while (!stop) {
 		__u64 now = monotonic_ns(), next = next_flush < next_stats ? next_flush : next_stats;
 		int timeout = next > now ? (int)((next - now) / 1000000ull) + 1 : 0;
+		if (timeout > POLL_MAX_MS)
+			timeout = POLL_MAX_MS; /* fork/exit records do not wake us (NO_WAKEUP_NOTE in sensor.bpf.c) */
 		struct pollfd pfd[2] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			{ .fd = stdin_open ? 0 : -1, .events = POLLIN },
