@@ -24,6 +24,7 @@ import { PalisadeError } from "../core/errors.js";
 import { parseBundleBytes } from "../core/signing/bundleFormat.js";
 import { agentAlert, eventAlertId, type AgentEvent } from "./agentAlerts.js";
 import { acquireAgentLock } from "./agentLock.js";
+import { AgentSensor } from "./agentSensor.js";
 import type { AgentLog } from "./agentLog.js";
 import { agentPaths, ensureAgentDirs, type AgentPaths } from "./agentPaths.js";
 import { AgentStore, type AcceptedWorkload, type Identity } from "./agentStore.js";
@@ -63,6 +64,12 @@ export interface AgentOptions {
   /** Tests substitute the runtime. */
   readonly runtime?: (paths: AgentPaths, store: AgentStore) => InstanceRuntime;
   readonly hostname?: string;
+  /**
+   * Run the kernel sensor (agentSensor.ts): watch every instance, keep its
+   * records in <data dir>/events.db, forward its alerts to the hub. Off unless
+   * asked (the CLI asks unless --no-sensor); an object passes sensor options.
+   */
+  readonly sensor?: boolean | { readonly binDir?: string; readonly maxRecords?: number };
 }
 
 interface RefusalNote {
@@ -92,6 +99,7 @@ export class Agent {
   readonly #flushWaker = new Waker();
   readonly #pollBackoff: Backoff;
   readonly #flushBackoff: Backoff;
+  #sensor: AgentSensor | undefined;
   #lastStatusKey = "";
   #lastStatusAt = 0;
 
@@ -158,6 +166,19 @@ export class Agent {
       ...(this.opts.maxRestartDelayMs ? { restartMaxMs: this.opts.maxRestartDelayMs, restartBaseMs: Math.min(1000, this.opts.maxRestartDelayMs) } : {}),
     });
     this.#loadVerifiedCache();
+    if (this.opts.sensor) {
+      const s = typeof this.opts.sensor === "object" ? this.opts.sensor : {};
+      this.#sensor = await AgentSensor.start({
+        paths: this.paths,
+        store: this.store,
+        cache: this.cache,
+        outbox: this.outbox,
+        log,
+        nodeId: identity.nodeId,
+        ...(s.binDir ? { sensor: { binDir: s.binDir } } : {}),
+        ...(s.maxRecords ? { maxRecords: s.maxRecords } : {}),
+      });
+    }
     log.info(`agent ready`, {
       node: identity.nodeId,
       hub: identity.hubUrl,
@@ -193,6 +214,9 @@ export class Agent {
   /** Runs until stop(); rejects only when the node was revoked. */
   async run(): Promise<void> {
     await Promise.all([this.#pollLoop(), this.#reconcileLoop(), this.#flushLoop()]);
+    // What the kernel reported until now is stored and queued (delivered by the next agent if not now).
+    await this.#sensor?.close().catch((e: unknown) => this.opts.log.error("could not stop the sensor cleanly", e));
+    this.#sensor = undefined;
     if (this.#fatal) {
       // Revoked: the fleet no longer trusts this device; nothing it was sent keeps running.
       this.#reconciler.setDesired([]);

@@ -14,6 +14,7 @@ import { probeHost } from "../native/probe.js";
 import { parseDocuments, type Policy, type Workload } from "../policy/index.js";
 import { runWorkload } from "../runtime/workloads.js";
 import { agentPaths, instanceResultPath } from "./agentPaths.js";
+import { announceToAgent } from "./agentSensor.js";
 import { AgentStore, openAgentDb } from "./agentStore.js";
 import { BundleCache } from "./bundleCache.js";
 import { verifyBundle } from "./bundleVerifier.js";
@@ -84,6 +85,12 @@ export async function execBundle(opts: ExecOptions): Promise<number> {
       forwardSignals: true,
       manifest: `bundle:${opts.digest}`,
       onConfined: (_report, line) => process.stderr.write(`${line}\n`),
+      // The agent's sensor watches the cgroup before the entrypoint runs (agentSensor.ts); it never holds the workload back for long.
+      onCreated: async (w) => {
+        if (!w.cgroupPath) return;
+        const why = await announceToAgent(agentPaths(opts.dataDir), { instance: opts.instance, cgroupPath: w.cgroupPath, id: w.id, image: w.image });
+        if (why) process.stderr.write(`${new Date().toISOString()} palisade agent exec: sensor not watching ${opts.instance} from its start (${why}); the agent watches it once it sees it running\n`);
+      },
     });
     finish({ exitCode: r.exitCode });
     process.stderr.write(`${new Date().toISOString()} palisade agent exec: ${opts.instance} exited with status ${r.exitCode}\n`);

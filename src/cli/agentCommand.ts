@@ -2,7 +2,7 @@
  * `palisade agent`: the device daemon (docs/agent.md).
  *
  *   palisade agent --hub URL --token T [--data-dir D] [--labels k=v,…] [--poll 30s]
- *                  [--on-revoked-key stop|keep] [--log-format text|json]
+ *                  [--on-revoked-key stop|keep] [--log-format text|json] [--no-sensor]
  *   palisade agent status [--data-dir D] [--json]     what this device holds (read-only)
  *   palisade agent exec …                             internal: one workload's supervisor
  *
@@ -32,6 +32,7 @@ interface AgentFlags {
   queueMax: string;
   logFormat: string;
   logLevel: string;
+  sensor: boolean;
 }
 
 function resolveDataDir(flag: string | undefined): string {
@@ -64,6 +65,7 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     maxRestartDelayMs: parseDuration(flags.maxRestartDelay, "--max-restart-delay"),
     queueMax,
     log,
+    sensor: flags.sensor,
   });
   const onSignal = (sig: string) => () => {
     log.info(`${sig}: stopping the agent (workloads keep running)`);
@@ -128,6 +130,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--queue-max <n>", "most status reports, and most alerts, kept while the hub is unreachable (oldest dropped first)", "10000")
     .option("--log-format <format>", "text or json (one JSON object per line)", "text")
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--no-sensor", "do not watch workloads in the kernel (no events.db, no kernel alerts to the hub); confinement is unchanged")
     .action(async (flags: AgentFlags) => runAgent(flags));
 
   agent

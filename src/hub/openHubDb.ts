@@ -12,7 +12,7 @@
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import { PalisadeError } from "../core/errors.js";
 import type { HubDb, HubTables } from "./hubDatabase.js";
@@ -75,8 +75,35 @@ function openSqlite(pathText: string, mustExist: boolean): HubDb {
   sqlite.pragma("foreign_keys = ON");
   // A second process (e.g. `palisade hub init` next to a running hub) waits instead of failing.
   sqlite.pragma("busy_timeout = 5000");
-  const db = new Kysely<HubTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<HubTables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: "sqlite", description: `sqlite:${path}`, close: () => db.destroy() };
+}
+
+/**
+ * Kysely prepares every query anew, and with better-sqlite3 preparing (parsing
+ * and planning the SQL) costs more than running the hub's point queries.
+ * The hub issues a small set of distinct SQL texts (values are always bound
+ * parameters), so prepared statements are kept by text, least recently used
+ * dropped beyond `max`. Reusing a statement is safe here: better-sqlite3 runs
+ * it to completion synchronously, and the hub never streams (iterate).
+ */
+export function withStatementCache(sqlite: Database.Database, max = 256): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    prepare(sqlText: string) {
+      let stmt = cache.get(sqlText);
+      if (stmt === undefined) {
+        stmt = sqlite.prepare(sqlText);
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+      } else cache.delete(sqlText);
+      cache.set(sqlText, stmt);
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      sqlite.close();
+    },
+  };
 }
 
 async function openPostgres(url: string, options: OpenHubDbOptions): Promise<HubDb> {

@@ -125,11 +125,21 @@ export const nodeRoutes: HubRoute[] = [
       const last = rows[rows.length - 1];
       return {
         items: rows.map((r) => ({ nodeId: r.node_id, id: r.item_id, time: r.time, receivedAt: r.received_at, alert: JSON.parse(r.data) as Record<string, unknown> })),
-        nextCursor: rows.length === query.limit && last ? Buffer.from(JSON.stringify([last.received_at, last.node_id, last.item_id])).toString("base64url") : null,
+        nextCursor: rows.length === query.limit && last ? alertCursor({ receivedAt: last.received_at, nodeId: last.node_id, id: last.item_id }) : null,
       };
     },
   }),
 ];
+
+/**
+ * The page cursor that resumes after `item`: base64url of the JSON array
+ * [receivedAt, nodeId, id]. Exported so a follower (`palisade alerts
+ * --follow`) can resume after the last alert it saw, also when the hub said
+ * there was no next page yet.
+ */
+export function alertCursor(item: { readonly receivedAt: string; readonly nodeId: string; readonly id: string }): string {
+  return Buffer.from(JSON.stringify([item.receivedAt, item.nodeId, item.id])).toString("base64url");
+}
 
 function decodeCursor(cursor: string): [string, string, string] {
   try {
