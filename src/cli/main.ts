@@ -6,61 +6,59 @@
 import { Command, CommanderError } from "commander";
 import { asPalisadeError, renderError } from "../core/errors.js";
 import { EXIT } from "./exitCodes.js";
-import { registerVersionCommand } from "./versionCommand.js";
-import { registerProbeCommand } from "./probeCommand.js";
-import { registerPolicyCommand } from "./policyCommand.js";
-import { registerImageCommand } from "./imageCommand.js";
-import { registerRunCommand } from "./runCommand.js";
-import { registerPsCommand } from "./psCommand.js";
-import { registerStopCommand } from "./stopCommand.js";
-import { registerInspectCommand } from "./inspectCommand.js";
-import { registerHubCommand } from "./hubCommand.js";
-import { registerAuditCommand } from "./auditCommand.js";
-import { registerAgentCommand } from "./agentCommand.js";
-import { registerLoginCommand } from "./loginCommand.js";
-import { registerContextCommand } from "./contextCommand.js";
-import { registerOrgCommand } from "./orgCommand.js";
-import { registerTokenCommand } from "./tokenCommand.js";
-import { registerEnrollmentTokenCommand } from "./enrollmentTokenCommand.js";
-import { registerNodeCommand } from "./nodeCommand.js";
-import { registerPublisherCommand } from "./publisherCommand.js";
-import { registerWorkloadCommand } from "./workloadCommand.js";
-import { registerDeployCommand } from "./deployCommand.js";
-import { registerStatusCommand } from "./statusCommand.js";
 import { PALISADE_VERSION } from "../core/version.js";
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Every verb and the module that registers it. Modules load only when their
+ * verb runs: the agent and each workload supervisor are long-lived `palisade`
+ * processes, and importing every verb (the hub's fastify, kysely, pg; the
+ * compiler) would cost them ~30 MiB of RSS for code they never run
+ * (docs/benchmarks.md, agent footprint). `--help` and unknown verbs load all.
+ */
+const VERBS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ["version", async () => (await import("./versionCommand.js")).registerVersionCommand],
+  ["probe", async () => (await import("./probeCommand.js")).registerProbeCommand],
+  ["policy", async () => (await import("./policyCommand.js")).registerPolicyCommand],
+  ["image", async () => (await import("./imageCommand.js")).registerImageCommand],
+  ["run", async () => (await import("./runCommand.js")).registerRunCommand],
+  ["ps", async () => (await import("./psCommand.js")).registerPsCommand],
+  ["stop", async () => (await import("./stopCommand.js")).registerStopCommand],
+  ["inspect", async () => (await import("./inspectCommand.js")).registerInspectCommand],
+  ["hub", async () => (await import("./hubCommand.js")).registerHubCommand],
+  ["audit", async () => (await import("./auditCommand.js")).registerAuditCommand],
+  ["agent", async () => (await import("./agentCommand.js")).registerAgentCommand],
+  ["login", async () => (await import("./loginCommand.js")).registerLoginCommand],
+  ["context", async () => (await import("./contextCommand.js")).registerContextCommand],
+  ["org", async () => (await import("./orgCommand.js")).registerOrgCommand],
+  ["token", async () => (await import("./tokenCommand.js")).registerTokenCommand],
+  ["enrollment-token", async () => (await import("./enrollmentTokenCommand.js")).registerEnrollmentTokenCommand],
+  ["node", async () => (await import("./nodeCommand.js")).registerNodeCommand],
+  ["publisher", async () => (await import("./publisherCommand.js")).registerPublisherCommand],
+  ["workload", async () => (await import("./workloadCommand.js")).registerWorkloadCommand],
+  ["deploy", async () => (await import("./deployCommand.js")).registerDeployCommand],
+  ["status", async () => (await import("./statusCommand.js")).registerStatusCommand],
+  ["alerts", async () => (await import("./alertsCommand.js")).registerAlertsCommand],
+  ["recommend", async () => (await import("./recommendCommand.js")).registerRecommendCommand],
+  ["profile", async () => (await import("./profileCommand.js")).registerProfileCommand],
+  ["logs", async () => (await import("./logsCommand.js")).registerLogsCommand],
+];
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command("palisade")
     .description("Secure containerised workloads on edge devices")
     .version(PALISADE_VERSION, "-V, --version-flag", "print the version and exit")
     .showSuggestionAfterError(true)
     .exitOverride();
-  registerVersionCommand(program);
-  registerProbeCommand(program);
-  registerPolicyCommand(program);
-  registerImageCommand(program);
-  registerRunCommand(program);
-  registerPsCommand(program);
-  registerStopCommand(program);
-  registerInspectCommand(program);
-  registerHubCommand(program);
-  registerAuditCommand(program);
-  registerAgentCommand(program);
-  registerLoginCommand(program);
-  registerContextCommand(program);
-  registerOrgCommand(program);
-  registerTokenCommand(program);
-  registerEnrollmentTokenCommand(program);
-  registerNodeCommand(program);
-  registerPublisherCommand(program);
-  registerWorkloadCommand(program);
-  registerDeployCommand(program);
-  registerStatusCommand(program);
+  const verb = argv.find((a) => !a.startsWith("-"));
+  const wanted = VERBS.filter(([name]) => name === verb);
+  for (const [, load] of wanted.length === 1 ? wanted : VERBS) (await load())(program);
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   let jsonErrors = argv.includes("--json");
   try {
     await program.parseAsync([...argv], { from: "user" });

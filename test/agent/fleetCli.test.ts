@@ -6,28 +6,16 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enrollNode } from "../../src/agent/hubClient.js";
 import { parseLabels, parseSelector } from "../../src/cli/labelArgs.js";
-import { main } from "../../src/cli/main.js";
+import { runCli } from "../runCli.js";
 import { bundleDigest, canonicalBundleBytes, parseBundleBytes, verifyBundleSignature } from "../../src/core/signing/bundleFormat.js";
 import { generateEd25519 } from "../../src/core/signing/ed25519.js";
 import { startHub, type RunningHub } from "../../src/hub/startHub.js";
 import { scratchDb, type ScratchDb } from "../hub/helpers.js";
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const cli = runCli;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CLI JSON is checked field by field
 async function json(args: string[]): Promise<any> {
   const r = await cli([...args, "--json"]);

@@ -7,11 +7,11 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
 import { PalisadeError } from "../../src/core/errors.js";
 import { repoRoot } from "../../src/core/paths.js";
-import { main } from "../../src/cli/main.js";
+import { runCli } from "../runCli.js";
 import type { HostFeatures } from "../../src/native/hostFeatures.js";
 import { buildHostFeatures, cgroupMode, probeHost, resetProbeCache, runNativeProbe, type HostFacts, type RawProbe } from "../../src/native/probe.js";
 import { cleanup, command, kernelAbi, NOBODY, PROBE, runSync, tempDir } from "./helpers.js";
@@ -240,18 +240,7 @@ describe("buildHostFeatures() reasons, on recorded measurements", () => {
 });
 
 describe("palisade probe", () => {
-  async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-    try {
-      return { code: await main(args), out, err };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  }
+  const run = runCli;
 
   kernelIt("prints the features table and every backend with its reason", [LINUX, ROOT], async () => {
     const h = await probeHost();
