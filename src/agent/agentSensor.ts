@@ -345,13 +345,10 @@ export function forwardAlerts(o: { events: EventStore; store: AgentStore; outbox
   let queued = 0;
   for (;;) {
     const page = o.events.query({ kind: "alert", afterSeq: after, limit: PAGE });
-    for (const r of page) {
-      if (o.ours.has(r.workload)) {
-        const id = kernelAlertId(o.nodeId, r);
-        if (o.outbox.enqueue("alert", (i) => kernelAlertItem(i, o.nodeId, r), id).added) queued++;
-      }
-      after = r.seq;
-    }
+    const entries = page.filter((r) => o.ours.has(r.workload)).map((r) => ({ id: kernelAlertId(o.nodeId, r), build: (i: string) => kernelAlertItem(i, o.nodeId, r) }));
+    // One transaction per page; the cursor moves only after it committed, and ids make a re-queue harmless.
+    if (entries.length > 0) queued += o.outbox.enqueueMany("alert", entries).filter((x) => x.added).length;
+    if (page.length > 0) after = page[page.length - 1]!.seq;
     if (page.length > 0) o.store.setMeta(FORWARDED_META, String(after));
     if (page.length < PAGE) return queued;
   }

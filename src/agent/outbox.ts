@@ -86,28 +86,43 @@ export class Outbox {
    * deterministic id to make re-enqueuing the same event harmless.
    */
   enqueue(kind: OutboxKind, build: (id: string) => Record<string, unknown>, id: string = newItemId(kind)): EnqueueResult {
-    const item = build(id);
-    if (item.id !== id) throw new TypeError("an outbox item must carry the id it was given");
-    const json = JSON.stringify(item);
-    if (Buffer.byteLength(json) > this.maxItemBytes) throw new RangeError(`a ${kind} item of ${Buffer.byteLength(json)} bytes exceeds the ${this.maxItemBytes}-byte limit`);
-    const result = this.db.transaction((): EnqueueResult => {
-      const r = this.db.prepare("INSERT OR IGNORE INTO outbox (kind, item_id, item, created_at) VALUES (?, ?, ?, ?)").run(kind, id, json, new Date().toISOString());
-      if (r.changes === 0) return { id, added: false, dropped: 0 };
-      const over = this.size(kind) - this.maxItems;
-      let dropped = 0;
-      if (over > 0) {
-        dropped = this.db
-          .prepare("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)")
-          .run(kind, over).changes;
-        this.db
-          .prepare("INSERT INTO outbox_dropped (kind, count) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET count = count + excluded.count")
-          .run(kind, dropped);
-      }
-      return { id, added: true, dropped };
+    return this.enqueueMany(kind, [{ id, build }])[0]!;
+  }
+
+  /**
+   * Queues several items in one transaction: all are on disk, or none. With
+   * synchronous=FULL every commit is an fsync, so a burst of alerts queued
+   * one by one was bounded by the disk (~270 items/s on our VMs).
+   */
+  enqueueMany(kind: OutboxKind, entries: readonly { readonly id: string; readonly build: (id: string) => Record<string, unknown> }[]): EnqueueResult[] {
+    const rows = entries.map(({ id, build }) => {
+      const item = build(id);
+      if (item.id !== id) throw new TypeError("an outbox item must carry the id it was given");
+      const json = JSON.stringify(item);
+      if (Buffer.byteLength(json) > this.maxItemBytes) throw new RangeError(`a ${kind} item of ${Buffer.byteLength(json)} bytes exceeds the ${this.maxItemBytes}-byte limit`);
+      return { id, json };
+    });
+    const results = this.db.transaction((): EnqueueResult[] => {
+      const insert = this.db.prepare("INSERT OR IGNORE INTO outbox (kind, item_id, item, created_at) VALUES (?, ?, ?, ?)");
+      const now = new Date().toISOString();
+      return rows.map(({ id, json }): EnqueueResult => {
+        if (insert.run(kind, id, json, now).changes === 0) return { id, added: false, dropped: 0 };
+        const over = this.size(kind) - this.maxItems;
+        let dropped = 0;
+        if (over > 0) {
+          dropped = this.db
+            .prepare("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?)")
+            .run(kind, over).changes;
+          this.db
+            .prepare("INSERT INTO outbox_dropped (kind, count) VALUES (?, ?) ON CONFLICT (kind) DO UPDATE SET count = count + excluded.count")
+            .run(kind, dropped);
+        }
+        return { id, added: true, dropped };
+      });
     }).immediate();
     // Called after the commit (callers do not wrap enqueue in their own transaction), so a logged id is on disk.
-    if (result.added) this.#onEnqueue?.(kind, id, result.dropped);
-    return result;
+    for (const r of results) if (r.added) this.#onEnqueue?.(kind, r.id, r.dropped);
+    return results;
   }
 
   /** The oldest items of `kind`, in order, up to `limit` items and about `maxBytes` of JSON. */

@@ -49,6 +49,18 @@ describe("outbox", () => {
     expect(() => o.enqueue("alert", (id) => ({ id: `${id}x` }))).toThrow(/must carry the id/);
   });
 
+  it("queues a batch in one transaction: duplicates ignored, bound kept, nothing of a batch with a bad item", () => {
+    const { outbox } = fresh({ maxItems: 4 });
+    outbox.enqueue("alert", item({ i: 0 }), "a-0");
+    const batch = [1, 2, 3, 4, 5].map((i) => ({ id: `a-${i}`, build: item({ i }) }));
+    const results = outbox.enqueueMany("alert", [{ id: "a-0", build: item({ i: 99 }) }, ...batch]);
+    expect(results.map((r) => r.added)).toEqual([false, true, true, true, true, true]);
+    expect(outbox.peek("alert", 10).map((b) => b.item.i)).toEqual([2, 3, 4, 5]);
+    expect(outbox.dropped("alert")).toBe(2);
+    expect(() => outbox.enqueueMany("alert", [{ id: "a-6", build: item({ i: 6 }) }, { id: "a-7", build: (id) => ({ id: `${id}x` }) }])).toThrow(/must carry the id/);
+    expect(outbox.peek("alert", 10).map((b) => b.item.i)).toEqual([2, 3, 4, 5]);
+  });
+
   it("is bounded per kind: the oldest items go first and are counted", () => {
     const { outbox } = fresh({ maxItems: 5 });
     const ids = Array.from({ length: 8 }, (_, i) => outbox.enqueue("alert", item({ i })));
