@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DIGEST_RE } from "../core/signing/bundleFormat.js";
-import { writeFileAtomic } from "./atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 
 export class BundleCache {
   constructor(readonly dir: string) {
@@ -24,7 +24,7 @@ export class BundleCache {
   /** Stores bytes that hash to `digest` (anything else is a bug in the caller). */
   put(digest: string, bytes: Uint8Array): void {
     if (hashOf(bytes) !== digest) throw new TypeError(`bundle bytes do not hash to ${digest}`);
-    writeFileAtomic(this.#path(digest), bytes, 0o600);
+    writeFileAtomic(this.#path(digest), bytes, { mode: 0o600 });
   }
 
   /** The cached bytes of `digest`, or undefined (missing, or corrupt and now removed). */

@@ -18,7 +18,7 @@ import { announceToAgent } from "./agentSensor.js";
 import { AgentStore, openAgentDb } from "./agentStore.js";
 import { BundleCache } from "./bundleCache.js";
 import { verifyBundle } from "./bundleVerifier.js";
-import { writeFileAtomic } from "./atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 import type { InstanceResult } from "./instanceRuntime.js";
 import type { BundleEnvelope } from "../core/signing/bundleFormat.js";
 
@@ -70,7 +70,7 @@ export function loadAcceptedBundle(dataDir: string, digest: string): BundleEnvel
 /** Runs the instance to completion; returns the process exit code. Never throws. */
 export async function execBundle(opts: ExecOptions): Promise<number> {
   const resultPath = instanceResultPath(agentPaths(opts.dataDir), opts.instance);
-  const finish = (r: Omit<InstanceResult, "finishedAt">) => writeFileAtomic(resultPath, JSON.stringify({ ...r, finishedAt: new Date().toISOString() }) + "\n", 0o600);
+  const finish = (r: Omit<InstanceResult, "finishedAt">) => writeFileAtomic(resultPath, JSON.stringify({ ...r, finishedAt: new Date().toISOString() }) + "\n", { mode: 0o600 });
   try {
     const envelope = loadAcceptedBundle(opts.dataDir, opts.digest);
     const { workload, policies } = workloadOfEnvelope(envelope);

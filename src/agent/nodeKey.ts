@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { PalisadeError } from "../core/errors.js";
 import { generateEd25519 } from "../core/signing/ed25519.js";
-import { writeFileAtomic } from "./atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 
 export interface NodeKey {
   /** Raw public key, unpadded base64url (the wire format). */
@@ -19,7 +19,7 @@ export interface NodeKey {
 /** Generates a key and writes its private half to `path` (0600, atomically). */
 export function createNodeKey(path: string): NodeKey {
   const { publicKey, privateKey } = generateEd25519();
-  writeFileAtomic(path, privateKey.export({ format: "pem", type: "pkcs8" }) as string, 0o600);
+  writeFileAtomic(path, privateKey.export({ format: "pem", type: "pkcs8" }) as string, { mode: 0o600 });
   return { publicKey, privateKey };
 }
 

@@ -9,7 +9,7 @@
 import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { writeFileAtomic } from "../agent/atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 import { PalisadeError } from "../core/errors.js";
 
 export interface HubContext {
@@ -56,7 +56,7 @@ export function loadContexts(): ContextsFile {
 
 export function saveContexts(file: ContextsFile): void {
   mkdirSync(configDir(), { recursive: true, mode: 0o700 });
-  writeFileAtomic(contextsPath(), JSON.stringify(file, null, 2) + "\n", 0o600);
+  writeFileAtomic(contextsPath(), JSON.stringify(file, null, 2) + "\n", { mode: 0o600 });
 }
 
 export interface TargetFlags {

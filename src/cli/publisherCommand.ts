@@ -9,7 +9,7 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { writeFileAtomic } from "../agent/atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 import { PalisadeError } from "../core/errors.js";
 import { generateEd25519, keyIdOf } from "../core/signing/ed25519.js";
 import type { TargetFlags } from "./contexts.js";
@@ -77,7 +77,7 @@ export function registerPublisherCommand(program: Command): void {
     const out = resolve(flags.out ?? `${p.name}-${keyId.slice("ed25519:".length, "ed25519:".length + 12)}.key`);
     if (existsSync(out)) throw new PalisadeError("USAGE", `${out} exists; a signing key is never overwritten`, { hint: "choose another --out" });
     // The private key is on disk (0600) before the hub knows the public key, so a registered key is never lost.
-    writeFileAtomic(out, privateKey.export({ format: "pem", type: "pkcs8" }) as string, 0o600);
+    writeFileAtomic(out, privateKey.export({ format: "pem", type: "pkcs8" }) as string, { mode: 0o600 });
     const k = await client.post<PublisherKey>(`/v1/publishers/${seg(p.id)}/keys`, { publicKey, name: flags.name });
     if (flags.json) return printJson({ ...k, privateKeyFile: out });
     process.stdout.write(`registered key ${k.keyId} for publisher ${p.name}\nprivate key: ${out} (mode 0600; keep it offline or in your CI's secret store)\n`);

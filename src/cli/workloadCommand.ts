@@ -12,7 +12,7 @@ import type { Command } from "commander";
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
-import { writeFileAtomic } from "../agent/atomicFile.js";
+import { writeFileAtomic } from "../core/atomicFile.js";
 import { PalisadeError } from "../core/errors.js";
 import { BUNDLE_FORMAT, bundleDigest, envelopeProblems, signBundle, type BundleEnvelope, type BundleSignature } from "../core/signing/bundleFormat.js";
 import { invalidFileError, parsePolicyFile, type Workload } from "../policy/index.js";
@@ -101,7 +101,7 @@ export function registerWorkloadCommand(program: Command): void {
       const signature = signBundle(envelope, privateKey, publicKey);
       const text = JSON.stringify({ envelope, signature } satisfies SignedBundleFile, null, 2) + "\n";
       if (flags.output === "-") process.stdout.write(text);
-      else writeFileAtomic(flags.output, text, 0o644);
+      else writeFileAtomic(flags.output, text, { mode: 0o644 });
       const digest = bundleDigest(envelope);
       if (flags.json) return printJson({ digest, name: envelope.name, version, keyId: signature.keyId, file: flags.output });
       (flags.output === "-" ? process.stderr : process.stdout).write(`signed ${envelope.name} v${version} with ${signature.keyId}\ndigest ${digest}\n`);

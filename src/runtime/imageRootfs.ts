@@ -13,7 +13,7 @@ import { mkdtemp, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { digestHex } from "./ociDigest.js";
-import { fsyncDirSync, writeFileAtomicSync } from "./ociFiles.js";
+import { fsyncDir, writeFileAtomic } from "../core/atomicFile.js";
 import type { OciLayout } from "./ociLayout.js";
 import { unpackLayers, type LayerToUnpack } from "./imageUnpack.js";
 
@@ -78,14 +78,14 @@ export async function ensureRootfs(
     rmSync(marker, { force: true });
     await rm(dir, { recursive: true, force: true }); // an unmarked (interrupted) unpack
     await rename(tmp, dir);
-    fsyncDirSync(rootfsRoot);
+    fsyncDir(rootfsRoot);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
   const st = lstatSync(dir);
   const m: z.infer<typeof markerSchema> = { version: 1, manifest, layers: digests, dev: st.dev, ino: st.ino, birth: st.birthtimeMs, unpackedAt: new Date().toISOString() };
-  writeFileAtomicSync(marker, JSON.stringify(m, null, 2) + "\n");
+  writeFileAtomic(marker, JSON.stringify(m, null, 2) + "\n", { mode: 0o644 });
   return dir;
 }
 

@@ -2,57 +2,22 @@
  * Crash-safe file operations for the image store: every write goes to a
  * temporary file on the same filesystem, is fsynced, then renamed over its
  * target (and the directory fsynced), so a crash or a full disk leaves either
- * the old content or the new one, never a torn file.
+ * the old content or the new one, never a torn file. Small whole-file writes
+ * use core/atomicFile.ts; this file stages streamed blobs and holds the lock.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   closeSync,
-  fsyncSync,
   openSync,
   readFileSync,
-  renameSync,
   rmSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { open, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { tempName } from "../core/atomicFile.js";
 import { PalisadeError } from "../core/errors.js";
-
-export function tempName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}`;
-}
-
-/** fsync a directory so a rename inside it is durable. */
-export function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes `data` to `path` atomically (temp file in `tmpDir`, same filesystem). */
-export function writeFileAtomicSync(path: string, data: Buffer | string, tmpDir = dirname(path)): void {
-  const tmp = join(tmpDir, tempName(`.${basename(path)}`));
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx", 0o644);
-    const buf = typeof data === "string" ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-    fsyncDirSync(dirname(path));
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 /** A file written to a temporary path, with the digest and size of what was written. */
 export interface StagedFile {

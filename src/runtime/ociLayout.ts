@@ -14,7 +14,8 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join, resolve } from "node:path";
 import { PalisadeError } from "../core/errors.js";
 import { checkDigest, digestHex, hashFile, readVerifiedSync, TAMPER_HINT, verifiedStream } from "./ociDigest.js";
-import { fsyncDirSync, type StagedFile, withLockSync, writeFileAtomicSync } from "./ociFiles.js";
+import { fsyncDir, writeFileAtomic } from "../core/atomicFile.js";
+import { type StagedFile, withLockSync } from "./ociFiles.js";
 import { indexSchema, layoutFileSchema, MEDIA, parseJson, type OciIndex } from "./ociTypes.js";
 
 export const LAYOUT_VERSION = "1.0.0";
@@ -34,7 +35,7 @@ export class OciLayout {
       mkdirSync(l.tmpDir, { recursive: true, mode: 0o700 });
       const layoutFile = join(l.root, "oci-layout");
       if (!existsSync(layoutFile)) {
-        writeFileAtomicSync(layoutFile, JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }), l.tmpDir);
+        writeFileAtomic(layoutFile, JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION }), { mode: 0o644, tmpDir: l.tmpDir });
       } else {
         const v = parseJson(layoutFileSchema, readFileSync(layoutFile), `${layoutFile}`);
         if (!v.imageLayoutVersion.startsWith("1.")) {
@@ -96,7 +97,7 @@ export class OciLayout {
   }
 
   private writeIndexUnlocked(index: OciIndex): void {
-    writeFileAtomicSync(this.indexPath, JSON.stringify(index, null, 2) + "\n", this.tmpDir);
+    writeFileAtomic(this.indexPath, JSON.stringify(index, null, 2) + "\n", { mode: 0o644, tmpDir: this.tmpDir });
   }
 
   /** A small blob (manifest, config), verified against its digest (and size if given). */
@@ -153,7 +154,7 @@ export class OciLayout {
         }
       }
       for (const s of staged) renameSync(s.file.path, this.blobPath(s.digest));
-      if (staged.length) fsyncDirSync(join(this.root, "blobs", "sha256"));
+      if (staged.length) fsyncDir(join(this.root, "blobs", "sha256"));
       const next = update(this.readIndex());
       this.writeIndexUnlocked(next);
       return next;

@@ -4,8 +4,9 @@
  * fsync, rename, fsync of the directory), so `ps` and `inspect` never read a
  * half-written file even if the machine loses power mid-write.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, readdirSync } from "node:fs";
+import { writeFileAtomic } from "../core/atomicFile.js";
+import { join } from "node:path";
 import type { ConfinementReport } from "../compiler/confinementReport.js";
 import type { IdMap } from "../compiler/index.js";
 import { PalisadeError } from "../core/errors.js";
@@ -38,26 +39,8 @@ export interface WorkloadState {
   readonly confinement: ConfinementReport;
 }
 
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = openSync(tmp, "w", mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
 export function writeState(path: string, state: WorkloadState): void {
-  writeFileAtomic(path, JSON.stringify(state, null, 2) + "\n", 0o600);
+  writeFileAtomic(path, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
 }
 
 export function readState(path: string): WorkloadState | undefined {
