@@ -10,10 +10,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, readdirSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { vi } from "vitest";
-import { main } from "../../src/cli/main.js";
 import { processAlive, readState, type WorkloadState } from "../../src/runtime/workloadState.js";
 import { removeWorkload, stopWorkload } from "../../src/runtime/workloads.js";
+import { runCli } from "../runCli.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 
@@ -136,20 +135,7 @@ export class AgentProcess extends Proc {
 }
 
 /** Runs `palisade ARGS` in this process; returns exit code and output. */
-export async function cli(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+export const cli = runCli;
 
 /** `palisade ARGS --json`, parsed; fails the test with the CLI's error otherwise. */
 export async function cliJson<T = any>(args: readonly string[]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test data is checked field by field

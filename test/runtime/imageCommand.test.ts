@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { Command } from "commander";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PalisadeError } from "../../src/core/errors.js";
 import { parseCommandList, registerImageCommand } from "../../src/cli/imageCommand.js";
 import { haveBusybox, makeBusyboxRootfs, tempDir, writeOciLayout, gnuTarLayer } from "../fixtures/images.js";
+import { captureOutput } from "../runCli.js";
 
 let tmp: { dir: string; cleanup: () => void };
 beforeEach(() => {
@@ -19,20 +20,9 @@ afterEach(() => {
 async function image(...args: string[]): Promise<{ out: string; err: string; error?: PalisadeError }> {
   const program = new Command("palisade").exitOverride();
   registerImageCommand(program);
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    await program.parseAsync(["image", ...args], { from: "user" });
-    return { out, err };
-  } catch (error) {
-    if (error instanceof PalisadeError) return { out, err, error };
-    throw error;
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+  const r = await captureOutput(() => program.parseAsync(["image", ...args], { from: "user" }));
+  if (r.error !== undefined && !(r.error instanceof PalisadeError)) throw r.error;
+  return { out: r.out, err: r.err, ...(r.error instanceof PalisadeError ? { error: r.error } : {}) };
 }
 
 describe("palisade image CLI", () => {

@@ -2,12 +2,13 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRunInputs } from "../../src/cli/runCommand.js";
 import { writeState, type WorkloadState } from "../../src/runtime/workloadState.js";
 import { kernelIt, unmet } from "../kernelTest.js";
 import { workloadProgram } from "./cliHarness.js";
 import { CONTAINERS, setupRuntime, teardownRuntime, type RuntimeFixture } from "./runtimeFixture.js";
+import { captureOutput } from "../runCli.js";
 
 const previous = process.env.PALISADE_DATA_DIR;
 const files = mkdtempSync(join(tmpdir(), "palisade-cli-"));
@@ -21,21 +22,7 @@ afterAll(() => {
   rmSync(files, { recursive: true, force: true });
 });
 
-async function cli(args: string[]): Promise<{ out: string; err: string; error?: unknown }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    await workloadProgram().parseAsync(args, { from: "user" });
-    return { out, err };
-  } catch (error) {
-    return { out, err, error };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) => captureOutput(() => workloadProgram().parseAsync(args, { from: "user" }));
 
 /** The harness in its own node process (not through the tsx binary, which would answer SIGINT itself). */
 function spawnHarness(args: string[], opts: { env: NodeJS.ProcessEnv; stdio: ["ignore", "pipe", "pipe"] }) {

@@ -9,13 +9,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatRecord, parseSince, registerLogsCommand } from "../../src/cli/logsCommand.js";
 import { registerRunCommand } from "../../src/cli/runCommand.js";
 import { EventStore, eventStorePath } from "../../src/sensor/eventStore.js";
 import { kernelIt, unmet } from "../kernelTest.js";
 import { CONTAINERS, setupRuntime, teardownRuntime, type RuntimeFixture } from "../runtime/runtimeFixture.js";
 import { AUDIT, BPF, CGROUP2, LANDLOCK_AUDIT, SENSOR_BUILT } from "./helpers.js";
+import { captureOutput } from "../runCli.js";
 
 const NEEDS = [...CONTAINERS, SENSOR_BUILT, BPF, CGROUP2, AUDIT, LANDLOCK_AUDIT];
 const previous = process.env.PALISADE_DATA_DIR;
@@ -37,22 +38,7 @@ function program(): Command {
   return p;
 }
 
-async function cli(args: string[]): Promise<{ out: string; err: string; error?: unknown }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    await program().parseAsync(args, { from: "user" });
-    return { out, err };
-  } catch (error) {
-    return { out, err, error };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const cli = (args: string[]) => captureOutput(() => program().parseAsync(args, { from: "user" }));
 
 function manifest(name: string, script: string): string {
   const file = join(files, `${name}.yaml`);

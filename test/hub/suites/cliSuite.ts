@@ -1,27 +1,20 @@
 import { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerAuditCommand } from "../../../src/cli/auditCommand.js";
 import { registerHubCommand, tokenBanner } from "../../../src/cli/hubCommand.js";
 import { PalisadeError } from "../../../src/core/errors.js";
 import { parseListen, startHub } from "../../../src/hub/startHub.js";
 import { scratchDb, type ScratchDb, type TestHub } from "../helpers.js";
+import { captureOutput } from "../../runCli.js";
 
 /** Runs `palisade <args>` with only the hub's verbs registered, capturing stdout. */
 async function cli(args: string[]): Promise<{ out: string; error?: PalisadeError }> {
   const program = new Command("palisade").exitOverride();
   registerHubCommand(program);
   registerAuditCommand(program);
-  let out = "";
-  const spy = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return { out };
-  } catch (err) {
-    if (err instanceof PalisadeError) return { out, error: err };
-    throw err;
-  } finally {
-    spy.mockRestore();
-  }
+  const r = await captureOutput(() => program.parseAsync(args, { from: "user" }));
+  if (r.error !== undefined && !(r.error instanceof PalisadeError)) throw r.error;
+  return { out: r.out, ...(r.error instanceof PalisadeError ? { error: r.error } : {}) };
 }
 
 export function cliSuite(t: TestHub): void {
