@@ -7,7 +7,7 @@
  */
 import { PalisadeError } from "../core/errors.js";
 import type { CreatedWorkload } from "../runtime/workloads.js";
-import { EventPipeline } from "./eventPipeline.js";
+import { EventPipeline, type WatchedWorkload } from "./eventPipeline.js";
 import { EventStore, eventStorePath } from "./eventStore.js";
 
 export interface RunSensor {
@@ -20,6 +20,24 @@ export interface RunSensor {
 
 function why(e: unknown): string {
   return e instanceof PalisadeError ? `${e.message}${e.hint ? ` (${e.hint})` : ""}` : e instanceof Error ? e.message : String(e);
+}
+
+/** What the pipeline watches for a workload the runtime just created (RunOptions.onCreated). */
+export function watchedWorkloadOf(w: CreatedWorkload, cgroupPath: string): WatchedWorkload {
+  return {
+    name: w.name,
+    cgroupPath,
+    containerId: w.id,
+    containerName: w.name,
+    podName: w.name,
+    namespace: w.namespace,
+    labels: w.labels,
+    image: w.image,
+    effective: w.effective,
+    auditOnly: w.auditOnly,
+    ...(w.launcher ? { setupExecs: [w.launcher] } : {}),
+    ...(w.implicitGrants ? { implicitGrants: w.implicitGrants } : {}),
+  };
 }
 
 export async function startRunSensor(w: CreatedWorkload, opts: { storePath?: string; log: (msg: string) => void; maxRecords?: number }): Promise<RunSensor> {
@@ -35,20 +53,7 @@ export async function startRunSensor(w: CreatedWorkload, opts: { storePath?: str
   let pipeline: EventPipeline | undefined;
   try {
     pipeline = await EventPipeline.start({ store, log: opts.log });
-    await pipeline.watch({
-      name: w.name,
-      cgroupPath: w.cgroupPath,
-      containerId: w.id,
-      containerName: w.name,
-      podName: w.name,
-      namespace: w.namespace,
-      labels: w.labels,
-      image: w.image,
-      effective: w.effective,
-      auditOnly: w.auditOnly,
-      ...(w.launcher ? { setupExecs: [w.launcher] } : {}),
-      ...(w.implicitGrants ? { implicitGrants: w.implicitGrants } : {}),
-    });
+    await pipeline.watch(watchedWorkloadOf(w, w.cgroupPath));
   } catch (e) {
     await pipeline?.close().catch(() => undefined);
     store.close();

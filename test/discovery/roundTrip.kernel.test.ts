@@ -17,6 +17,7 @@ import type { KubeArmorAlert } from "../../src/sensor/kubearmor.js";
 import { kernelIt, unmet } from "../kernelTest.js";
 import { busyboxWorkload, CONTAINERS, setupRuntime, teardownRuntime, type RuntimeFixture } from "../runtime/runtimeFixture.js";
 import { AUDIT, BPF, CGROUP2, LANDLOCK_AUDIT, SENSOR_BUILT } from "../sensor/helpers.js";
+import { watchedWorkloadOf } from "../../src/sensor/runSensor.js";
 
 const NEEDS = [...CONTAINERS, SENSOR_BUILT, BPF, CGROUP2, AUDIT, LANDLOCK_AUDIT];
 const previous = process.env.PALISADE_DATA_DIR;
@@ -46,18 +47,7 @@ async function runWatched(script: string, opts: { auditOnly: boolean; policyYaml
   const policies = opts.policyYaml === undefined ? [] : parseDocuments(opts.policyYaml, "recommended.yaml").policies;
   const before = store!.stats().newestSeq ?? 0;
   const onCreated = async (c: CreatedWorkload) => {
-    await pipeline!.watch({
-      name: c.name,
-      cgroupPath: c.cgroupPath!,
-      containerId: c.id,
-      containerName: c.name,
-      namespace: c.namespace,
-      labels: c.labels,
-      image: c.image,
-      effective: c.effective,
-      auditOnly: c.auditOnly,
-      ...(c.launcher ? { setupExecs: [c.launcher] } : {}),
-    });
+    await pipeline!.watch(watchedWorkloadOf(c, c.cgroupPath!));
   };
   const run = await runWorkload({ workload, policies, features: f!.features, store: f!.store, stdio: "pipe", timeoutMs: 30_000, auditOnly: opts.auditOnly, onCreated });
   await pipeline!.unwatch(NAME);

@@ -14,6 +14,7 @@ import { EventStore, type StoredRecord } from "../../src/sensor/eventStore.js";
 import { kernelIt, unmet } from "../kernelTest.js";
 import { busyboxWorkload, CONTAINERS, setupRuntime, teardownRuntime, type RuntimeFixture } from "../runtime/runtimeFixture.js";
 import { AUDIT, BPF, CGROUP2, LANDLOCK_AUDIT, SENSOR_BUILT } from "./helpers.js";
+import { watchedWorkloadOf } from "../../src/sensor/runSensor.js";
 
 const NEEDS = [...CONTAINERS, SENSOR_BUILT, BPF, CGROUP2, AUDIT, LANDLOCK_AUDIT];
 const previous = process.env.PALISADE_DATA_DIR;
@@ -51,19 +52,7 @@ async function runWatched(name: string, script: string, policies: string[], audi
     policies,
   });
   const onCreated = async (c: CreatedWorkload) => {
-    await pipeline!.watch({
-      name: c.name,
-      cgroupPath: c.cgroupPath!,
-      containerId: c.id,
-      containerName: c.name,
-      namespace: c.namespace,
-      labels: c.labels,
-      image: c.image,
-      effective: c.effective,
-      auditOnly: c.auditOnly,
-      ...(c.launcher ? { setupExecs: [c.launcher] } : {}),
-      ...(c.implicitGrants ? { implicitGrants: c.implicitGrants } : {}),
-    });
+    await pipeline!.watch(watchedWorkloadOf(c, c.cgroupPath!));
   };
   const run = await runWorkload({ workload, policies: parsed, features: f!.features, store: f!.store, stdio: "pipe", timeoutMs: 30_000, auditOnly, onCreated });
   await pipeline!.unwatch(name);
