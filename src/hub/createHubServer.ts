@@ -11,9 +11,9 @@ import type { HubDb } from "./hubDatabase.js";
 import { defineRoute, registerHubRoutes, type HubRoute } from "./hubRoute.js";
 import { installErrorHandlers, validationError } from "./httpErrors.js";
 import { NodeActivity } from "./nodeActivity.js";
+import { nodeAdmissionFor } from "./nodeAdmission.js";
 import { CLOCK_WINDOW_MS, NodeAuthenticator } from "./nodeAuth.js";
 import { buildOpenApi } from "./openApi.js";
-import { replayGuardFor } from "./replayGuard.js";
 import { bundleRoutes } from "./routes/bundleRoutes.js";
 import { deploymentRoutes } from "./routes/deploymentRoutes.js";
 import { enrollmentRoutes } from "./routes/enrollmentRoutes.js";
@@ -52,11 +52,11 @@ export const BODY_LIMIT = 4 * 1024 * 1024;
 export async function createHubServer(options: HubServerOptions): Promise<HubServer> {
   const { hub } = options;
   const activity = new NodeActivity(hub);
-  const replay = replayGuardFor(hub);
+  const admission = nodeAdmissionFor(hub);
   const ctx: HubContext = {
     hub,
     activity,
-    nodeAuth: new NodeAuthenticator(hub, replay, activity, options.clockWindowMs ?? CLOCK_WINDOW_MS),
+    nodeAuth: new NodeAuthenticator(hub, admission, activity, options.clockWindowMs ?? CLOCK_WINDOW_MS),
     desired: new DesiredStateCache(hub),
     offlineAfterSeconds: options.offlineAfterSeconds ?? 90,
   };
@@ -124,7 +124,8 @@ export async function createHubServer(options: HubServerOptions): Promise<HubSer
   registerHubRoutes(app, ctx, [...meta, ...routes]);
 
   const flush = setInterval(() => void activity.flush().catch((err: Error) => app.log.warn(`last-seen flush failed: ${err.message}`)), options.activityFlushMs ?? 5000);
-  const sweep = setInterval(() => void replay.sweep(Date.now()).catch((err: Error) => app.log.warn(`nonce sweep failed: ${err.message}`)), 60_000);
+  // Often, so that each sweep is small (a large DELETE a minute was a burst the polls queued behind).
+  const sweep = setInterval(() => void admission.sweep(Date.now()).catch((err: Error) => app.log.warn(`nonce sweep failed: ${err.message}`)), 10_000);
   const retentionMs = (options.statusRetentionDays ?? 7) * 86_400_000;
   const retention = setInterval(
     () =>

@@ -46,13 +46,14 @@
  */
 import type { KeyObject } from "node:crypto";
 import type { FastifyRequest } from "fastify";
+import { CompiledQuery } from "kysely";
 import { publicKeyFromText, verifyEd25519 } from "../core/signing/ed25519.js";
 import { CLOCK_WINDOW_MS, NODE_HEADERS, nodeSigningMessage } from "../core/signing/nodeSigning.js";
 import { hubError } from "./httpErrors.js";
 import type { HubDb } from "./hubDatabase.js";
 import type { NodePrincipal } from "./hubContext.js";
 import type { NodeActivity } from "./nodeActivity.js";
-import type { ReplayGuard } from "./replayGuard.js";
+import type { NodeAdmission } from "./nodeAdmission.js";
 
 // The message format and the signing side are pure and shared with the agent (src/core/signing/nodeSigning.ts).
 export {
@@ -76,15 +77,33 @@ function header(req: FastifyRequest, name: string): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/** What never changes for an enrolled node: the key it signs with and its org. */
+interface NodeIdentity {
+  readonly key: KeyObject;
+  readonly orgId: string;
+}
+
+const IDENTITY_SQL = {
+  sqlite: "select public_key, org_id from nodes where id = ?",
+  postgres: "select public_key, org_id from nodes where id = $1",
+} as const;
+
 export class NodeAuthenticator {
-  // Importing a key costs about a third of a verification; fleets poll with the same keys all day.
-  readonly #keys = new Map<string, KeyObject>();
+  /**
+   * Node id → imported public key and org. Safe to keep for the life of the
+   * process, on every replica: enrollment writes both once and nothing
+   * updates them (a re-enrolled device gets a new id). Revocation, labels and
+   * the org's generation are NOT cached: NodeAdmission reads them with every
+   * request. Importing a key costs about a third of a verification.
+   */
+  readonly #identities = new Map<string, NodeIdentity>();
 
   constructor(
     private readonly hub: HubDb,
-    private readonly replay: ReplayGuard,
+    private readonly admission: NodeAdmission,
     private readonly activity: NodeActivity,
     private readonly windowMs: number = CLOCK_WINDOW_MS,
+    private readonly maxIdentities = 200_000,
   ) {}
 
   /** Checks a request's signature headers; throws the PalisadeError to send back. */
@@ -113,43 +132,42 @@ export class NodeAuthenticator {
       );
     }
 
-    const node = await this.hub.db
-      .selectFrom("nodes")
-      .innerJoin("orgs", "orgs.id", "nodes.org_id")
-      .select(["nodes.id", "nodes.org_id", "nodes.public_key", "nodes.labels", "nodes.revoked_at", "orgs.generation"])
-      .where("nodes.id", "=", nodeId)
-      .executeTakeFirst();
-    if (node === undefined) throw hubError("HUB_NODE_AUTH", `unknown node "${nodeId}"`, "enroll the device again (palisade agent --hub URL --token T)");
+    const unknown = () => hubError("HUB_NODE_AUTH", `unknown node "${nodeId}"`, "enroll the device again (palisade agent --hub URL --token T)");
+    const identity = this.#identities.get(nodeId) ?? (await this.#loadIdentity(nodeId));
+    if (identity === undefined) throw unknown();
 
     const message = nodeSigningMessage({ method: req.method, target: req.url, timestamp, nonce, nodeId, body: rawBody });
-    if (!verifyEd25519(this.#key(node.public_key), message, signature)) {
+    if (!verifyEd25519(identity.key, message, signature)) {
       throw hubError("HUB_NODE_AUTH", "node request signature does not verify", `${how}; the body, path, method and headers must be signed exactly as sent`);
     }
+    // Only a verified request may spend a nonce; its state comes from the same read.
+    const admitted = await this.admission.admit(nodeId, nonce, ts + this.windowMs);
+    if (admitted.kind === "unknown") throw unknown();
     // Checked after the signature so that only the node itself learns it was revoked.
-    if (node.revoked_at !== null) {
-      throw hubError("HUB_NODE_REVOKED", `node ${nodeId} was revoked at ${node.revoked_at}`, "this device is no longer trusted; an admin must enroll it again with a new key");
+    if (admitted.kind === "fresh" && admitted.state.revokedAt !== null) {
+      throw hubError("HUB_NODE_REVOKED", `node ${nodeId} was revoked at ${admitted.state.revokedAt}`, "this device is no longer trusted; an admin must enroll it again with a new key");
     }
-    if (!(await this.replay.firstUse(nodeId, nonce, ts + this.windowMs))) {
+    if (admitted.kind === "replay") {
       throw hubError("HUB_NODE_REPLAY", "this signed request was already used (same node and nonce)", "use a fresh random X-Palisade-Nonce for every request, including retries");
     }
-    this.activity.touch(nodeId, new Date(now));
+    this.activity.touch(nodeId, now);
     return {
       kind: "node",
       nodeId,
-      orgId: node.org_id,
-      labels: JSON.parse(node.labels) as Record<string, string>,
-      generation: node.generation,
+      orgId: identity.orgId,
+      labels: JSON.parse(admitted.state.labels) as Record<string, string>,
+      generation: admitted.state.generation,
       actor: `node:${nodeId}`,
     };
   }
 
-  #key(publicKey: string): KeyObject {
-    let key = this.#keys.get(publicKey);
-    if (key === undefined) {
-      key = publicKeyFromText(publicKey);
-      if (this.#keys.size >= 50_000) this.#keys.delete(this.#keys.keys().next().value as string);
-      this.#keys.set(publicKey, key);
-    }
-    return key;
+  async #loadIdentity(nodeId: string): Promise<NodeIdentity | undefined> {
+    const r = await this.hub.db.executeQuery(CompiledQuery.raw(IDENTITY_SQL[this.hub.dialect], [nodeId]));
+    const row = r.rows[0] as { public_key: string; org_id: string } | undefined;
+    if (row === undefined) return undefined;
+    const identity = { key: publicKeyFromText(row.public_key), orgId: row.org_id };
+    if (this.#identities.size >= this.maxIdentities) this.#identities.delete(this.#identities.keys().next().value as string);
+    this.#identities.set(nodeId, identity);
+    return identity;
   }
 }

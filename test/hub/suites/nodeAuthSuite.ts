@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createHubServer } from "../../../src/hub/createHubServer.js";
 import { generateEd25519 } from "../../../src/hub/ed25519.js";
 import { signNodeRequest } from "../../../src/hub/nodeAuth.js";
-import type { TestHub } from "../helpers.js";
+import { envelope, unique, type TestHub } from "../helpers.js";
 
 const DS = "/v1/node/desired-state";
 const statusBody = (id: string) => ({ items: [{ id, time: new Date().toISOString(), workloads: [] }] });
@@ -88,6 +88,45 @@ export function nodeAuthSuite(t: TestHub): void {
       expect(r.json.error.code).toBe("HUB_NODE_REVOKED");
     });
 
+    // The hub admits concurrent requests together (one nonce statement per batch on PostgreSQL):
+    // identical copies arriving at the same moment must still be accepted once.
+    it("accepts exactly one of 25 identical signed requests sent at once", async () => {
+      const node = await t.newNode();
+      const headers = signNodeRequest(node.privateKey, { nodeId: node.id, method: "GET", target: DS });
+      const answers = await Promise.all(Array.from({ length: 25 }, () => t.server.app.inject({ method: "GET", url: DS, headers })));
+      const codes = answers.map((a) => (a.statusCode === 200 ? "ok" : (JSON.parse(a.body).error.code as string)));
+      expect(codes.filter((c) => c === "ok")).toHaveLength(1);
+      expect(codes.filter((c) => c === "HUB_NODE_REPLAY")).toHaveLength(24);
+      // Other requests of the same node in the same burst are unaffected.
+      const fresh = await Promise.all(Array.from({ length: 5 }, () => t.nodeReq(node, "GET", DS)));
+      expect(fresh.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    });
+
+    // The hub keeps each node's public key in memory; revocation must not wait for anything.
+    it("refuses a node that was polling the moment it is revoked", async () => {
+      const node = await t.newNode();
+      expect((await t.nodeReq(node, "GET", DS)).status).toBe(200);
+      expect((await t.nodeReq(node, "GET", DS)).status).toBe(200);
+      expect((await t.req("POST", `/v1/nodes/${node.id}/revoke`, { body: { reason: "stolen" } })).status).toBe(200);
+      const r = await t.nodeReq(node, "GET", DS);
+      expect(r.status).toBe(403);
+      expect(r.json.error.code).toBe("HUB_NODE_REVOKED");
+    });
+
+    it("gives a polling node the deployments of its new labels at its next poll", async () => {
+      const zone = unique("zone");
+      const pub = await t.newPublisher();
+      const node = await t.newNode({ zone: `${zone}-before` });
+      const up = await t.upload(pub, envelope(unique("app"), 1));
+      expect((await t.req("POST", "/v1/deployments", { token: pub.token, body: { name: unique("d"), bundleDigest: up.json.digest, selector: { matchLabels: { zone } } } })).status).toBe(201);
+      const before = await t.nodeReq(node, "GET", DS);
+      expect(before.json.workloads).toEqual([]);
+      expect((await t.req("PATCH", `/v1/nodes/${node.id}/labels`, { body: { labels: { zone } } })).status).toBe(200);
+      const after = await t.nodeReq(node, "GET", DS, undefined, { headers: { "if-none-match": before.headers.etag as string } });
+      expect(after.status).toBe(200);
+      expect(after.json.workloads.map((w: { bundle: { digest: string } }) => w.bundle.digest)).toEqual([up.json.digest]);
+    });
+
     if (t.backend.name === "postgres") {
       it("refuses a request replayed to another replica (nonces are shared through PostgreSQL)", async () => {
         const replica = await createHubServer({ hub: t.hub });
@@ -98,6 +137,34 @@ export function nodeAuthSuite(t: TestHub): void {
           const r = await replica.app.inject({ method: "GET", url: DS, headers });
           expect(r.statusCode).toBe(401);
           expect(JSON.parse(r.body).error.code).toBe("HUB_NODE_REPLAY");
+        } finally {
+          await replica.app.close();
+        }
+      });
+
+      it("accepts one of identical requests sent at once to two replicas", async () => {
+        const replica = await createHubServer({ hub: t.hub });
+        try {
+          const node = await t.newNode();
+          const headers = signNodeRequest(node.privateKey, { nodeId: node.id, method: "GET", target: DS });
+          const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? t.server : replica).app.inject({ method: "GET", url: DS, headers })));
+          expect(answers.filter((a) => a.statusCode === 200)).toHaveLength(1);
+          expect(answers.filter((a) => a.statusCode === 401 && JSON.parse(a.body).error.code === "HUB_NODE_REPLAY")).toHaveLength(19);
+        } finally {
+          await replica.app.close();
+        }
+      });
+
+      it("refuses a node at once on a replica that knows its key, when another replica revoked it", async () => {
+        const replica = await createHubServer({ hub: t.hub });
+        try {
+          const node = await t.newNode();
+          const poll = () => replica.app.inject({ method: "GET", url: DS, headers: signNodeRequest(node.privateKey, { nodeId: node.id, method: "GET", target: DS }) });
+          expect((await poll()).statusCode).toBe(200);
+          expect((await t.req("POST", `/v1/nodes/${node.id}/revoke`)).status).toBe(200);
+          const r = await poll();
+          expect(r.statusCode).toBe(403);
+          expect(JSON.parse(r.body).error.code).toBe("HUB_NODE_REVOKED");
         } finally {
           await replica.app.close();
         }
