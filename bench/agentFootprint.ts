@@ -3,7 +3,7 @@
  * that is enrolled to a real hub and runs one deployed, confined workload
  * (docs/benchmarks.md, "Fleet"). Goal: ≤ 60 MB RSS, < 1 % CPU.
  *
- *   sudo npx tsx bench/agentFootprint.ts [--minutes 3] [--settle 30] [--variants "default;--max-old-space-size=16 --max-semi-space-size=1"]
+ *   sudo npx tsx bench/agentFootprint.ts [--minutes 3] [--settle 30] [--variants "default;PALISADE_AGENT_V8_FLAGS="]
  *
  * The agent runs as a device would run it: the compiled CLI (`tsc` of
  * src/ into a private directory, so no TypeScript loader sits in the
@@ -24,9 +24,12 @@
  * CPU is Δ(utime+stime) over the window from /proc/PID/stat, in percent of
  * one core.
  *
- * Each variant (node flags for the agent and its supervisors) is a fresh
- * agent on a fresh data directory; between variants the deployment is
- * deleted, the agent stops the workload, and the agent is stopped.
+ * Each variant (node flags for the agent and its supervisors, and
+ * NAME=value words for the agent's environment, commas standing for spaces:
+ * `PALISADE_AGENT_V8_FLAGS=` runs with V8's defaults, see src/agent/leanV8.ts)
+ * is a fresh agent on a fresh data directory; between variants the
+ * deployment is deleted, the agent stops the workload, and the agent is
+ * stopped. SIGINT ends the sampling window early and still cleans up.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -38,13 +41,13 @@ import { generateEd25519 } from "../src/core/signing/ed25519.js";
 import { ImageStore } from "../src/runtime/imageStore.js";
 import { buildBusyboxImage } from "../test/fixtures/images.js";
 import { HttpPool, HubChild, REPO, scratchDb } from "./lib/fleetHub.js";
-import { cmdlineOf, cpuSeconds, percentile, processTree, rssMiB } from "./lib/procStats.js";
+import { cmdlineOf, cpuSeconds, percentile, processTree, pssMiB, rssMiB } from "./lib/procStats.js";
 
 const { values: opt } = parseArgs({
   options: {
     minutes: { type: "string", default: "3" },
     settle: { type: "string", default: "30" },
-    variants: { type: "string", default: "default;--max-old-space-size=16 --max-semi-space-size=1" },
+    variants: { type: "string", default: "default;PALISADE_AGENT_V8_FLAGS=" },
     markdown: { type: "string" },
   },
 });
@@ -59,6 +62,7 @@ interface Sampled {
   readonly kind: Kind;
   readonly what: string;
   readonly rss: number[];
+  readonly pss: number[];
   cpu0: number;
   cpu1: number;
 }
@@ -66,11 +70,13 @@ interface Sampled {
 interface VariantResult {
   readonly variant: string;
   readonly seconds: number;
-  readonly processes: { kind: Kind; what: string; rssMedian: number; rssMax: number; cpuPct: number }[];
+  readonly processes: { kind: Kind; what: string; rssMedian: number; rssMax: number; pssMax: number; cpuPct: number }[];
   readonly agentRssMedian: number;
   readonly agentRssMax: number;
   readonly agentCpuPct: number;
   readonly palisadeRssMax: number;
+  /** Sum of the counted processes' largest Pss: what they cost together (shared node pages counted once). */
+  readonly palisadePssMax: number;
   readonly palisadeCpuPct: number;
 }
 
@@ -88,7 +94,14 @@ function classify(pid: number, agentPid: number): { kind: Kind; what: string } {
   return { kind: "not counted", what: `${exe.split("/").pop()} ${args.slice(1, 3).join(" ")}`.trim() };
 }
 
+/** SIGINT ends the sampling window early; the run still cleans up (workload stopped, agent and hub ended). */
+let interrupted = false;
+
 async function main(): Promise<void> {
+  process.on("SIGINT", () => {
+    interrupted = true;
+    process.stderr.write("SIGINT: ending the sampling window early, then cleaning up\n");
+  });
   if (process.getuid?.() !== 0) throw new Error("needs root (the agent runs confined workloads under runc)");
   process.stderr.write(`building the CLI into ${DIST}\n`);
   const built = spawnSync(join(REPO, "node_modules/.bin/tsc"), ["-p", join(REPO, "tsconfig.build.json"), "--outDir", DIST], { cwd: REPO, encoding: "utf8" });
@@ -126,11 +139,14 @@ async function main(): Promise<void> {
       const dep = await pool.json<{ id: string }>("POST", "/v1/deployments", admin, { name: "idle", bundleDigest: bundle.digest, selector: { matchLabels: { device: `d${i}` } } });
       const token = (await pool.json<{ token: string }>("POST", "/v1/enrollment-tokens", admin, { name: `footprint-${i}`, maxUses: 1, labels: { device: `d${i}` } })).token;
 
-      const flags = variant === "default" ? [] : variant.split(/\s+/);
+      // A variant is node flags, and NAME=value words that go into the agent's environment (e.g. PALISADE_AGENT_V8_FLAGS=).
+      const words = variant === "default" ? [] : variant.split(/\s+/).filter((w) => w !== "");
+      const flags = words.filter((w) => !/^[A-Z_][A-Z0-9_]*=/.test(w));
+      const variantEnv = Object.fromEntries(words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w)).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1).replace(/,/g, " ")]));
       const agent = spawn(process.execPath, [...flags, join(DIST, "cli/main.js"), "agent", "--data-dir", dataDir, "--hub", hub.url, "--token", token, "--poll", "30s", "--log-format", "json"], {
         cwd: work,
         // Supervisors are started with the agent's own node flags (process.execArgv), so they get the variant too.
-        env: { ...process.env, PALISADE_NATIVE_DIR: NATIVE_DIR, PALISADE_DATA_DIR: dataDir },
+        env: { ...process.env, PALISADE_NATIVE_DIR: NATIVE_DIR, PALISADE_DATA_DIR: dataDir, ...variantEnv },
         stdio: ["ignore", "pipe", "pipe"],
       });
       const log: string[] = [];
@@ -183,25 +199,27 @@ async function sample(variant: string, agent: ChildProcess): Promise<VariantResu
       if (s === undefined) {
         const c = cpuSeconds(pid);
         if (c === undefined) continue;
-        s = { pid, ...classify(pid, agent.pid!), rss: [], cpu0: c, cpu1: c };
+        s = { pid, ...classify(pid, agent.pid!), rss: [], pss: [], cpu0: c, cpu1: c };
         procs.set(pid, s);
       }
       const r = rssMiB(pid);
       const c = cpuSeconds(pid);
       if (r !== undefined) s.rss.push(r);
+      const p = pssMiB(pid);
+      if (p !== undefined) s.pss.push(p);
       if (c !== undefined) s.cpu1 = c;
     }
   };
   look();
   const w0 = performance.now();
-  while (Date.now() < end) {
+  while (Date.now() < end && !interrupted) {
     await sleep(1000);
     look();
   }
   const seconds = (performance.now() - w0) / 1000;
   const processes = [...procs.values()].map((p) => {
     const sorted = Float64Array.from(p.rss).sort();
-    return { kind: p.kind, what: p.what, rssMedian: percentile(sorted, 50), rssMax: sorted[sorted.length - 1] ?? NaN, cpuPct: (100 * (p.cpu1 - p.cpu0)) / seconds };
+    return { kind: p.kind, what: p.what, rssMedian: percentile(sorted, 50), rssMax: sorted[sorted.length - 1] ?? NaN, pssMax: p.pss.length > 0 ? Math.max(...p.pss) : NaN, cpuPct: (100 * (p.cpu1 - p.cpu0)) / seconds };
   });
   const agentP = processes.find((p) => p.kind === "agent")!;
   const counted = processes.filter((p) => p.kind !== "not counted");
@@ -213,6 +231,7 @@ async function sample(variant: string, agent: ChildProcess): Promise<VariantResu
     agentRssMax: agentP.rssMax,
     agentCpuPct: agentP.cpuPct,
     palisadeRssMax: counted.reduce((s, p) => s + p.rssMax, 0),
+    palisadePssMax: counted.reduce((s, p) => s + p.pssMax, 0),
     palisadeCpuPct: counted.reduce((s, p) => s + p.cpuPct, 0),
   };
 }
@@ -259,8 +278,8 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
 
 function printVariant(r: VariantResult): void {
-  process.stderr.write(`  ${r.variant}: agent RSS median ${f1(r.agentRssMedian)} MiB (max ${f1(r.agentRssMax)}), CPU ${f2(r.agentCpuPct)} %; all Palisade processes RSS ${f1(r.palisadeRssMax)} MiB, CPU ${f2(r.palisadeCpuPct)} %\n`);
-  for (const p of r.processes) process.stderr.write(`    ${p.kind.padEnd(11)} ${p.what.padEnd(50)} RSS ${f1(p.rssMedian)} (max ${f1(p.rssMax)}) MiB, CPU ${f2(p.cpuPct)} %\n`);
+  process.stderr.write(`  ${r.variant}: agent RSS median ${f1(r.agentRssMedian)} MiB (max ${f1(r.agentRssMax)}), CPU ${f2(r.agentCpuPct)} %; all Palisade processes RSS ${f1(r.palisadeRssMax)} MiB (PSS ${f1(r.palisadePssMax)}), CPU ${f2(r.palisadeCpuPct)} %\n`);
+  for (const p of r.processes) process.stderr.write(`    ${p.kind.padEnd(11)} ${p.what.padEnd(50)} RSS ${f1(p.rssMedian)} (max ${f1(p.rssMax)}, PSS max ${f1(p.pssMax)}) MiB, CPU ${f2(p.cpuPct)} %\n`);
 }
 
 function markdown(results: readonly VariantResult[]): string {
@@ -268,18 +287,18 @@ function markdown(results: readonly VariantResult[]): string {
   const lines = [
     `Machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Idle window ${opt.minutes} min after ${opt.settle} s settling, sampled every second; poll 30 s, status heartbeat 5 min.`,
     "",
-    "| node flags | agent RSS median / max MiB | agent CPU | supervisor RSS max MiB | supervisor CPU | native helpers RSS max MiB | all Palisade RSS max MiB | all Palisade CPU | goal ≤ 60 MB, < 1 % (agent) |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: | :-: |",
+    "| variant (node flags, env) | agent RSS median / max MiB | agent CPU | supervisor RSS max MiB | supervisor CPU | native helpers RSS max MiB | all Palisade RSS max MiB | all Palisade PSS max MiB | all Palisade CPU | goal ≤ 60 MB, < 1 % (agent) |",
+    "| --- | --: | --: | --: | --: | --: | --: | --: | --: | :-: |",
   ];
   for (const r of results) {
     const sum = (k: Kind, f: (p: VariantResult["processes"][number]) => number) => r.processes.filter((p) => p.kind === k).reduce((s, p) => s + f(p), 0);
     const mb = (r.agentRssMax * 2 ** 20) / 1e6;
     lines.push(
-      `| \`${r.variant}\` | ${f1(r.agentRssMedian)} / ${f1(r.agentRssMax)} | ${f2(r.agentCpuPct)} % | ${f1(sum("supervisor", (p) => p.rssMax))} | ${f2(sum("supervisor", (p) => p.cpuPct))} % | ${f1(sum("native", (p) => p.rssMax))} | ${f1(r.palisadeRssMax)} | ${f2(r.palisadeCpuPct)} % | ${mb <= 60 && r.agentCpuPct < 1 ? "met" : "**not met**"} (${f1(mb)} MB) |`,
+      `| \`${r.variant}\` | ${f1(r.agentRssMedian)} / ${f1(r.agentRssMax)} | ${f2(r.agentCpuPct)} % | ${f1(sum("supervisor", (p) => p.rssMax))} | ${f2(sum("supervisor", (p) => p.cpuPct))} % | ${f1(sum("native", (p) => p.rssMax))} | ${f1(r.palisadeRssMax)} | ${f1(r.palisadePssMax)} | ${f2(r.palisadeCpuPct)} % | ${mb <= 60 && r.agentCpuPct < 1 ? "met" : "**not met**"} (${f1(mb)} MB) |`,
     );
   }
   lines.push("", "Processes seen (not counted: runc and the workload's own processes):", "");
-  for (const r of results) lines.push(`- \`${r.variant}\`: ${r.processes.map((p) => `${p.what} [${p.kind}] ${f1(p.rssMax)} MiB`).join("; ")}`);
+  for (const r of results) lines.push(`- \`${r.variant}\`: ${r.processes.map((p) => `${p.what} [${p.kind}] ${f1(p.rssMax)} MiB (PSS ${f1(p.pssMax)})`).join("; ")}`);
   return lines.join("\n") + "\n";
 }
 

@@ -5,7 +5,9 @@
  * /proc/PID/stat fields 14 and 15 (utime, stime) are in clock ticks
  * (USER_HZ, 100 on every Linux this runs on: `getconf CLK_TCK`); the command
  * name (field 2) may contain spaces and parentheses, so fields are counted
- * after its last ")". VmRSS in /proc/PID/status is in kB.
+ * after its last ")". VmRSS in /proc/PID/status is in kB. Pss in
+ * /proc/PID/smaps_rollup (kB) divides each shared page among the processes
+ * that map it, so a sum of Pss over processes is what they cost together.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -27,6 +29,16 @@ export function cpuSeconds(pid: number): number | undefined {
 export function rssMiB(pid: number): number | undefined {
   try {
     const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Proportional set size of one process in MiB (shared pages split among their users), or undefined when it is gone. */
+export function pssMiB(pid: number): number | undefined {
+  try {
+    const m = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
     return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;

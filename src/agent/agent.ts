@@ -24,7 +24,7 @@ import { PalisadeError } from "../core/errors.js";
 import { parseBundleBytes } from "../core/signing/bundleFormat.js";
 import { agentAlert, eventAlertId, type AgentEvent } from "./agentAlerts.js";
 import { acquireAgentLock } from "./agentLock.js";
-import { AgentSensor } from "./agentSensor.js";
+import type { AgentSensor } from "./agentSensor.js";
 import type { AgentLog } from "./agentLog.js";
 import { agentPaths, ensureAgentDirs, type AgentPaths } from "./agentPaths.js";
 import { AgentStore, type AcceptedWorkload, type Identity } from "./agentStore.js";
@@ -34,7 +34,7 @@ import { verifyBundle } from "./bundleVerifier.js";
 import { parseDesiredState } from "./desiredStateDoc.js";
 import { syncDesiredState, type RevokedKeyMode, type SyncResult } from "./desiredStateSync.js";
 import { ensureEnrolled } from "./ensureEnrolled.js";
-import { workloadOfEnvelope } from "./execBundle.js";
+import { workloadOfEnvelope } from "./bundleWorkload.js";
 import { NodeHubClient } from "./hubClient.js";
 import { isTransient } from "./hubHttp.js";
 import { ProcessInstanceRuntime, type InstanceRuntime } from "./instanceRuntime.js";
@@ -69,7 +69,7 @@ export interface AgentOptions {
    * records in <data dir>/events.db, forward its alerts to the hub. Off unless
    * asked (the CLI asks unless --no-sensor); an object passes sensor options.
    */
-  readonly sensor?: boolean | { readonly binDir?: string; readonly maxRecords?: number };
+  readonly sensor?: boolean | { readonly binDir?: string; readonly maxRecords?: number; readonly ringbufKb?: number };
 }
 
 interface RefusalNote {
@@ -168,6 +168,8 @@ export class Agent {
     this.#loadVerifiedCache();
     if (this.opts.sensor) {
       const s = typeof this.opts.sensor === "object" ? this.opts.sensor : {};
+      // Loaded only when asked for: the pipeline (policy evaluation, events.db) is most of what an agent --no-sensor saves.
+      const { AgentSensor } = await import("./agentSensor.js");
       this.#sensor = await AgentSensor.start({
         paths: this.paths,
         store: this.store,
@@ -175,7 +177,7 @@ export class Agent {
         outbox: this.outbox,
         log,
         nodeId: identity.nodeId,
-        ...(s.binDir ? { sensor: { binDir: s.binDir } } : {}),
+        ...(s.binDir || s.ringbufKb ? { sensor: { ...(s.binDir ? { binDir: s.binDir } : {}), ...(s.ringbufKb ? { ringbufKb: s.ringbufKb } : {}) } } : {}),
         ...(s.maxRecords ? { maxRecords: s.maxRecords } : {}),
       });
     }

@@ -10,10 +10,10 @@
  * exec`, execBundle.ts) creates the workload's cgroup before anything runs
  * in it and announces it on a Unix socket, `<data dir>/agent/sensor.sock`
  * (0600, root only); the agent watches the cgroup and only then answers, so
- * the entrypoint's exec is seen. Wire format: one JSON line each way,
- *
- *   supervisor → agent  {"v":1,"instance":"gateway","cgroupPath":"/sys/fs/cgroup/…","id":"default.gateway","image":"palisade/sample@sha256:…"}
- *   agent → supervisor  {"ok":true}   or   {"ok":false,"error":"…"}
+ * the entrypoint's exec is seen. The wire format (one JSON line each way) and
+ * the supervisor's side are in sensorAnnounce.ts. The runtime's implicit
+ * grants come with the announcement and are kept in the agent's store
+ * (meta `sensor_grants:<instance>`) for when the instance is adopted.
  *
  * The supervisor waits at most ANNOUNCE_TIMEOUT_MS and starts the workload
  * either way (enforcement never depends on the sensor). Instances the agent
@@ -30,15 +30,13 @@
  */
 import { createHash } from "node:crypto";
 import { chmodSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server } from "node:net";
+import { createServer, type Server } from "node:net";
 import { join, resolve } from "node:path";
 import { PalisadeError } from "../core/errors.js";
 import { parseBundleBytes } from "../core/signing/bundleFormat.js";
-import { resolveInterfaceGrants } from "../compiler/index.js";
 import { combinePolicies, type Workload } from "../policy/index.js";
 import { statePath, workloadId } from "../runtime/bundle.js";
 import { readState, type WorkloadState } from "../runtime/workloadState.js";
-import { implicitGrantsOf, type RuntimeGrant } from "../runtime/workloads.js";
 import { cgroup2Mount, cgroupIdOfPath, cgroupPathOfPid } from "../sensor/cgroup.js";
 import { EventPipeline } from "../sensor/eventPipeline.js";
 import { EventStore, eventStorePath, type StoredRecord } from "../sensor/eventStore.js";
@@ -47,26 +45,29 @@ import type { AgentLog } from "./agentLog.js";
 import type { AgentPaths } from "./agentPaths.js";
 import type { AgentStore, InstanceRecord } from "./agentStore.js";
 import type { BundleCache } from "./bundleCache.js";
-import { workloadOfEnvelope } from "./execBundle.js";
+import { workloadOfEnvelope } from "./bundleWorkload.js";
 import type { Outbox } from "./outbox.js";
+import { parseAnnouncedGrants, sensorSocketPath, type AnnouncedGrant, type Announcement } from "./sensorAnnounce.js";
 
-export const ANNOUNCE_TIMEOUT_MS = 5_000;
+// The supervisor's side of the socket lives in sensorAnnounce.ts (the supervisor must not load the pipeline).
+export { ANNOUNCE_TIMEOUT_MS, announceToAgent, sensorSocketPath, type Announcement } from "./sensorAnnounce.js";
+
+/**
+ * The BPF ring buffer the agent's sensor gets, in KiB (power of two). The
+ * kernel maps a ring's data pages twice (so records can wrap), all resident
+ * from the start: the pipeline's 16 MiB default costs the sensor process
+ * 32 MiB of RSS whether events come or not. An idle device's workloads send
+ * few events (repeats are folded in the kernel), so 1 MiB is plenty; a ring
+ * that does overflow loses events counted in the kernel, logged by the agent
+ * ("sensor: the bpf source lost N events") and kept in events.db's
+ * sensor_stats. `palisade agent --sensor-ring-kb` sets it.
+ */
+export const AGENT_RINGBUF_KB = 1024;
 const FORWARDED_META = "sensor_forwarded_seq";
+/** Meta key of an instance's implicit grants as its supervisor announced them: {"digest","grants"}. */
+const GRANTS_META = (instance: string) => `sensor_grants:${instance}`;
 const SYNC_MS = 2_000;
 const PAGE = 500;
-
-export function sensorSocketPath(p: AgentPaths): string {
-  return join(p.root, "sensor.sock");
-}
-
-/** What a supervisor announces about the workload it is about to start. */
-export interface Announcement {
-  readonly v: 1;
-  readonly instance: string;
-  readonly cgroupPath: string;
-  readonly id: string;
-  readonly image: string;
-}
 
 export interface AgentSensorOptions {
   readonly paths: AgentPaths;
@@ -126,7 +127,7 @@ export class AgentSensor {
           if (r.kind === "alert") ref.self?.scheduleForward();
         },
         log: (msg) => opts.log.warn(msg),
-        ...(opts.sensor ? { sensor: opts.sensor } : {}),
+        sensor: { ringbufKb: AGENT_RINGBUF_KB, ...opts.sensor },
       });
       const self = new AgentSensor(opts, events, pipeline);
       ref.self = self;
@@ -187,7 +188,22 @@ export class AgentSensor {
     }
     const rec = this.opts.store.instance(a.instance);
     if (!rec) throw new PalisadeError("AGENT_STATE", `${a.instance} is not an instance of this agent`);
+    const grants = parseAnnouncedGrants(a.implicitGrants);
+    // Kept for after an agent restart, when the instance is adopted without an announcement.
+    this.opts.store.setMeta(GRANTS_META(rec.instance), grants ? JSON.stringify({ digest: rec.digest, grants }) : undefined);
     await this.#watch(rec, resolve(a.cgroupPath), a.id, a.image);
+  }
+
+  /** The runtime's implicit grants for `rec`: as announced by its supervisor, else computed from the bundle. */
+  async #grantsOf(rec: InstanceRecord, workload: Workload): Promise<AnnouncedGrant[]> {
+    try {
+      const stored = JSON.parse(this.opts.store.getMeta(GRANTS_META(rec.instance)) ?? "null") as { digest?: string; grants?: unknown } | null;
+      const grants = stored?.digest === rec.digest ? parseAnnouncedGrants(stored.grants) : undefined;
+      if (grants) return grants;
+    } catch {
+      // not stored, or unreadable: compute below
+    }
+    return runtimeGrantsOf(workload);
   }
 
   /** Watches `rec` in `cgroupPath` with the policy of its verified bundle. */
@@ -210,7 +226,7 @@ export class AgentSensor {
       image,
       effective,
       auditOnly: false,
-      implicitGrants: runtimeGrantsOf(workload),
+      implicitGrants: await this.#grantsOf(rec, workload),
     });
     this.#watched.set(rec.instance, { cgroupId, since: Date.now() });
     this.#ours.add(rec.instance);
@@ -258,6 +274,7 @@ export class AgentSensor {
 
   async #unwatch(name: string): Promise<void> {
     this.#watched.delete(name);
+    if (!this.opts.store.instance(name)) this.opts.store.setMeta(GRANTS_META(name), undefined);
     await this.pipeline.unwatch(name).catch((err: unknown) => this.opts.log.error(`sensor: unwatch ${name}`, err, {}, "warn"));
     this.opts.log.info(`sensor: stopped watching ${name}`);
   }
@@ -300,40 +317,6 @@ export class AgentSensor {
 }
 
 /**
- * The supervisor's side: tells the agent about the cgroup and waits until it
- * is watched. Never throws; returns why not when it was not.
- */
-export function announceToAgent(p: AgentPaths, a: Omit<Announcement, "v">, timeoutMs = ANNOUNCE_TIMEOUT_MS): Promise<string | undefined> {
-  return new Promise((res) => {
-    let done = false;
-    let answer = "";
-    const finish = (why: string | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      res(why);
-    };
-    const timer = setTimeout(() => finish(`the agent did not answer within ${timeoutMs} ms`), timeoutMs);
-    const sock = createConnection(sensorSocketPath(p));
-    sock.setEncoding("utf8");
-    sock.on("connect", () => sock.write(JSON.stringify({ v: 1, ...a }) + "\n"));
-    sock.on("data", (d: string) => {
-      answer += d;
-      if (!answer.includes("\n")) return;
-      try {
-        const r = JSON.parse(answer.slice(0, answer.indexOf("\n"))) as { ok?: boolean; error?: string };
-        finish(r.ok ? undefined : (r.error ?? "refused"));
-      } catch {
-        finish("unreadable answer");
-      }
-    });
-    sock.on("error", (e: NodeJS.ErrnoException) => finish(e.code === "ENOENT" || e.code === "ECONNREFUSED" ? "the agent's sensor is not running" : e.message));
-    sock.on("close", () => finish("the agent closed the connection"));
-  });
-}
-
-/**
  * Queues the alerts stored after the cursor (meta sensor_forwarded_seq) whose
  * workload is in `ours`, moving the cursor page by page after each page is
  * queued. Returns how many were newly queued.
@@ -354,8 +337,15 @@ export function forwardAlerts(o: { events: EventStore; store: AgentStore; outbox
   }
 }
 
-/** What the runtime grants the workload's containers whatever the policy says (the sensor logs, not alerts, on them). */
-function runtimeGrantsOf(workload: Workload): RuntimeGrant[] {
+/**
+ * What the runtime grants the workload's containers whatever the policy says
+ * (the sensor logs, not alerts, on them). Only for instances whose supervisor
+ * did not announce them (started by an older agent): the compiler and the
+ * runtime load here, not with the agent.
+ */
+async function runtimeGrantsOf(workload: Workload): Promise<AnnouncedGrant[]> {
+  const { resolveInterfaceGrants } = await import("../compiler/index.js");
+  const { implicitGrantsOf } = await import("../runtime/workloads.js");
   return workload.containers.flatMap((c) => {
     let grants: Parameters<typeof implicitGrantsOf>[0] = { devices: [], mounts: [], sysfs: false };
     try {

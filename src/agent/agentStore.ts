@@ -91,6 +91,8 @@ export function openAgentDb(path: string, opts: { readonly?: boolean } = {}): Da
     db.exec(SCHEMA);
   }
   db.pragma("busy_timeout = 5000");
+  // The file is small (identity, keys, a bounded outbox); better-sqlite3's default page cache (16 MB) would grow into resident memory of a long-lived agent.
+  db.pragma("cache_size = -512");
   return db;
 }
 

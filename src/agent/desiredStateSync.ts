@@ -23,7 +23,7 @@ import type { AgentStore, AcceptedWorkload, VersionMark } from "./agentStore.js"
 import type { BundleCache } from "./bundleCache.js";
 import { verifyBundle, type TrustView } from "./bundleVerifier.js";
 import type { DesiredState } from "./desiredStateDoc.js";
-import { workloadOfEnvelope } from "./execBundle.js";
+import { workloadOfEnvelope } from "./bundleWorkload.js";
 import { isTransient } from "./hubHttp.js";
 
 export type RevokedKeyMode = "stop" | "keep";

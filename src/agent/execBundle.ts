@@ -11,44 +11,24 @@
  */
 import { PalisadeError, asPalisadeError, renderError } from "../core/errors.js";
 import { probeHost } from "../native/probe.js";
-import { parseDocuments, type Policy, type Workload } from "../policy/index.js";
 import { runWorkload } from "../runtime/workloads.js";
 import { agentPaths, instanceResultPath } from "./agentPaths.js";
-import { announceToAgent } from "./agentSensor.js";
+import { announceToAgent } from "./sensorAnnounce.js";
 import { AgentStore, openAgentDb } from "./agentStore.js";
 import { BundleCache } from "./bundleCache.js";
+import { workloadOfEnvelope } from "./bundleWorkload.js";
 import { verifyBundle } from "./bundleVerifier.js";
 import { writeFileAtomic } from "../core/atomicFile.js";
 import type { InstanceResult } from "./instanceRuntime.js";
 import type { BundleEnvelope } from "../core/signing/bundleFormat.js";
 
+// Kept here too: older callers import it from the supervisor module.
+export { workloadOfEnvelope };
+
 export interface ExecOptions {
   readonly dataDir: string;
   readonly instance: string;
   readonly digest: string;
-}
-
-/** The workload and policies of a verified envelope; throws POLICY_* or AGENT_BUNDLE_REFUSED. */
-export function workloadOfEnvelope(env: BundleEnvelope): { workload: Workload; policies: Policy[] } {
-  const w = parseDocuments(env.workload, `${env.name}@v${env.version}/workload.yaml`);
-  // "" means no policies (the hub skips it the same way); the parser calls an empty file an error.
-  const p = env.policies.trim() === "" ? { errors: [], workloads: [], policies: [] } : parseDocuments(env.policies, `${env.name}@v${env.version}/policies.yaml`);
-  const problem = w.errors[0] ?? p.errors[0];
-  if (problem) throw problem;
-  if (w.workloads.length !== 1 || w.policies.length > 0 || p.workloads.length > 0) {
-    throw new PalisadeError("AGENT_BUNDLE_REFUSED", `bundle ${env.name} v${env.version}: workload must be exactly one Workload document and policies only policies`);
-  }
-  const workload = w.workloads[0]!;
-  // The images a workload runs must be among the digests the publisher signed for it.
-  const signed = new Set(env.images.map((i) => i.digest));
-  for (const c of workload.containers) {
-    if (!signed.has(c.imageDigest)) {
-      throw new PalisadeError("AGENT_BUNDLE_REFUSED", `bundle ${env.name} v${env.version}: container ${c.name} uses image ${c.imageDigest}, which the bundle's images list does not name`, {
-        hint: "palisade workload sign lists every container image; re-sign the bundle",
-      });
-    }
-  }
-  return { workload, policies: [...p.policies] };
 }
 
 /** Loads and re-verifies the bundle `digest` from the agent's cache. */
@@ -88,7 +68,7 @@ export async function execBundle(opts: ExecOptions): Promise<number> {
       // The agent's sensor watches the cgroup before the entrypoint runs (agentSensor.ts); it never holds the workload back for long.
       onCreated: async (w) => {
         if (!w.cgroupPath) return;
-        const why = await announceToAgent(agentPaths(opts.dataDir), { instance: opts.instance, cgroupPath: w.cgroupPath, id: w.id, image: w.image });
+        const why = await announceToAgent(agentPaths(opts.dataDir), { instance: opts.instance, cgroupPath: w.cgroupPath, id: w.id, image: w.image, ...(w.implicitGrants ? { implicitGrants: w.implicitGrants } : {}) });
         if (why) process.stderr.write(`${new Date().toISOString()} palisade agent exec: sensor not watching ${opts.instance} from its start (${why}); the agent watches it once it sees it running\n`);
       },
     });

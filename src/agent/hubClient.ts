@@ -11,7 +11,7 @@ import { isPublicKeyText, keyIdOf } from "../core/signing/ed25519.js";
 import { signEnrollProof, signNodeRequest } from "../core/signing/nodeSigning.js";
 import { PALISADE_VERSION } from "../core/version.js";
 import type { PinnedKey } from "./agentStore.js";
-import { hubFetch, hubResponseError, hubUrl } from "./hubHttp.js";
+import { hubFetch, hubResponseError, hubUrl, type HubResponse } from "./hubHttp.js";
 
 export interface EnrollRequest {
   readonly hubUrl: string;
@@ -63,7 +63,7 @@ export class NodeHubClient {
   ) {}
 
   /** A signed request; the body is serialised once so the signature covers exactly the bytes sent. */
-  async #request(method: "GET" | "POST", target: string, body?: string, extra: Record<string, string> = {}): Promise<Response> {
+  async #request(method: "GET" | "POST", target: string, body?: string, extra: Record<string, string> = {}): Promise<HubResponse> {
     const bytes = body === undefined ? undefined : Buffer.from(body, "utf8");
     const headers = {
       ...signNodeRequest(this.privateKey, { nodeId: this.nodeId, method, target, ...(bytes ? { body: bytes } : {}) }),

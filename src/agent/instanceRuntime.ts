@@ -14,7 +14,6 @@ import { closeSync, openSync, readFileSync, rmSync, statSync, truncateSync } fro
 import { PalisadeError } from "../core/errors.js";
 import { statePath, workloadId } from "../runtime/bundle.js";
 import { readState, type WorkloadState } from "../runtime/workloadState.js";
-import { removeWorkload, stopWorkload } from "../runtime/workloads.js";
 import type { AgentPaths } from "./agentPaths.js";
 import { instanceLogPath, instanceResultPath } from "./agentPaths.js";
 import type { AgentStore, InstanceRecord } from "./agentStore.js";
@@ -139,6 +138,8 @@ export class ProcessInstanceRuntime implements InstanceRuntime {
   }
 
   async stop(rec: InstanceRecord): Promise<void> {
+    // The runtime (image store, runc driver, compiler) loads only when something is stopped: an idle agent never needs it.
+    const { removeWorkload, stopWorkload } = await import("../runtime/workloads.js");
     const ref = `${rec.namespace}/${rec.instance}`;
     const state = this.#state(rec);
     if (state && (state.status === "running" || state.status === "created")) {

@@ -127,7 +127,9 @@ export class Reconciler {
       log.info(`restarting ${d.instance}`, { reason: ended, attempt: n + 1 });
       statuses.push({ ...base, ...(await this.#start(d, "starting")) });
     }
-    return [...statuses, ...this.#extra.filter((e) => !this.#desired.has(e.name))].sort((a, b) => a.deployment.localeCompare(b.deployment));
+    // Code-unit order, not localeCompare: deployment names are DNS labels (same order), and the first
+    // localeCompare loads ICU's collation data, ≈ 3 MiB resident for the agent's life.
+    return [...statuses, ...this.#extra.filter((e) => !this.#desired.has(e.name))].sort((a, b) => (a.deployment < b.deployment ? -1 : a.deployment > b.deployment ? 1 : 0));
   }
 
   /** A status report item for the outbox. */

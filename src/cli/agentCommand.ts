@@ -2,7 +2,7 @@
  * `palisade agent`: the device daemon (docs/agent.md).
  *
  *   palisade agent --hub URL --token T [--data-dir D] [--labels k=v,…] [--poll 30s]
- *                  [--on-revoked-key stop|keep] [--log-format text|json] [--no-sensor]
+ *                  [--on-revoked-key stop|keep] [--log-format text|json] [--sensor-ring-kb 1024] [--no-sensor]
  *   palisade agent status [--data-dir D] [--json]     what this device holds (read-only)
  *   palisade agent exec …                             internal: one workload's supervisor
  *
@@ -12,8 +12,12 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { existsSync } from "node:fs";
-import { Agent, AgentLog, AgentStore, agentPaths, execBundle, openAgentDb, parseDuration, type LogLevel } from "../agent/index.js";
-import { Outbox } from "../agent/outbox.js";
+// Only light modules here: the agent's graph (SQLite, the sensor pipeline) and the supervisor's
+// (runtime, compiler) load inside the action that needs them, after applyLeanV8Flags.
+import { AgentLog, type LogLevel } from "../agent/agentLog.js";
+import { agentPaths } from "../agent/agentPaths.js";
+import { applyLeanV8Flags } from "../agent/leanV8.js";
+import { parseDuration } from "../agent/parseDuration.js";
 import { PalisadeError } from "../core/errors.js";
 import { dataDir as defaultDataDir } from "../core/paths.js";
 import { parseLabels } from "./labelArgs.js";
@@ -33,6 +37,7 @@ interface AgentFlags {
   logFormat: string;
   logLevel: string;
   sensor: boolean;
+  sensorRingKb: string;
 }
 
 function resolveDataDir(flag: string | undefined): string {
@@ -48,11 +53,19 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], option: s
 }
 
 async function runAgent(flags: AgentFlags): Promise<void> {
+  // No lean defaults for the agent: its sensor pipeline needs the optimising compiler (leanV8.ts).
+  const v8Flags = applyLeanV8Flags(process.env, []);
   const dataDir = resolveDataDir(flags.dataDir);
   if (flags.hub !== undefined && !/^https?:\/\/[^/]+/.test(flags.hub)) throw new PalisadeError("USAGE", `--hub must be an http(s) URL, not ${JSON.stringify(flags.hub)}`);
   const queueMax = Number(flags.queueMax);
   if (!Number.isSafeInteger(queueMax) || queueMax < 1) throw new PalisadeError("USAGE", `--queue-max must be a positive integer, not ${JSON.stringify(flags.queueMax)}`);
+  const ringbufKb = Number(flags.sensorRingKb);
+  if (!Number.isSafeInteger(ringbufKb) || ringbufKb < 4 || ringbufKb > 1 << 20 || (ringbufKb & (ringbufKb - 1)) !== 0) {
+    throw new PalisadeError("USAGE", `--sensor-ring-kb must be a power of two from 4 to 1048576, not ${JSON.stringify(flags.sensorRingKb)}`);
+  }
   const log = new AgentLog({ format: oneOf(flags.logFormat, ["text", "json"] as const, "--log-format"), level: oneOf<LogLevel>(flags.logLevel, ["debug", "info", "warn", "error"], "--log-level") });
+  if (v8Flags.length > 0) log.debug("V8 set for an idle daemon", { flags: v8Flags.join(" ") });
+  const { Agent } = await import("../agent/agent.js");
   const agent = await Agent.open({
     dataDir,
     ...(flags.hub ? { hubUrl: flags.hub.replace(/\/+$/, "") } : {}),
@@ -65,7 +78,7 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     maxRestartDelayMs: parseDuration(flags.maxRestartDelay, "--max-restart-delay"),
     queueMax,
     log,
-    sensor: flags.sensor,
+    sensor: flags.sensor ? { ringbufKb } : false,
   });
   const onSignal = (sig: string) => () => {
     log.info(`${sig}: stopping the agent (workloads keep running)`);
@@ -86,9 +99,11 @@ async function runAgent(flags: AgentFlags): Promise<void> {
 }
 
 /** The local view: identity, trust, accepted bundles, instances, queue. */
-function agentStatus(dataDir: string, json: boolean): void {
+async function agentStatus(dataDir: string, json: boolean): Promise<void> {
   const paths = agentPaths(dataDir);
   if (!existsSync(paths.db)) throw new PalisadeError("AGENT_STATE", `no agent state in ${dataDir}`, { hint: "enroll first: palisade agent --hub URL --token T" });
+  const { AgentStore, openAgentDb } = await import("../agent/agentStore.js");
+  const { Outbox } = await import("../agent/outbox.js");
   const db = openAgentDb(paths.db, { readonly: true });
   try {
     const store = new AgentStore(db);
@@ -130,6 +145,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--queue-max <n>", "most status reports, and most alerts, kept while the hub is unreachable (oldest dropped first)", "10000")
     .option("--log-format <format>", "text or json (one JSON object per line)", "text")
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--sensor-ring-kb <n>", "the kernel sensor's ring buffer in KiB (a power of two; resident in full; overflows are counted and logged)", "1024")
     .option("--no-sensor", "do not watch workloads in the kernel (no events.db, no kernel alerts to the hub); confinement is unchanged")
     .action(async (flags: AgentFlags) => runAgent(flags));
 
@@ -138,9 +154,9 @@ export function registerAgentCommand(program: Command): void {
     .description("what this device holds: identity, pinned and revoked keys, accepted bundles, instances, queue (read-only)")
     .option("--data-dir <dir>", "the device's Palisade data directory")
     .option("--json", "machine-readable output")
-    .action((flags: { dataDir?: string; json?: boolean }, cmd: Command) => {
+    .action(async (flags: { dataDir?: string; json?: boolean }, cmd: Command) => {
       const parent = (cmd.parent?.opts() ?? {}) as { dataDir?: string };
-      agentStatus(resolve(flags.dataDir ?? parent.dataDir ?? defaultDataDir()), flags.json === true);
+      await agentStatus(resolve(flags.dataDir ?? parent.dataDir ?? defaultDataDir()), flags.json === true);
     });
 
   // Started by the agent, one per workload instance; not for people (hence hidden from help).
@@ -155,6 +171,8 @@ export function registerAgentCommand(program: Command): void {
       const dir = flags.dataDir ?? parent.dataDir;
       if (!dir) throw new PalisadeError("USAGE", "agent exec needs --data-dir");
       const dataDir = resolveDataDir(dir);
+      applyLeanV8Flags();
+      const { execBundle } = await import("../agent/execBundle.js");
       process.exitCode = await execBundle({ dataDir, instance: flags.instance, digest: flags.bundle });
     });
 }

@@ -307,11 +307,14 @@ async function superviseRun(layout: BundleLayout, runc: RuncDriver, opts: RunOpt
     process.on("SIGTERM", onTerm);
   }
   let started = false;
+  // Until runc writes the pid file; then the poll stops (a supervisor waits for days: 40
+  // wakeups a second were most of its idle CPU).
   const poll = setInterval(() => {
     if (started || !existsSync(layout.pidFile)) return;
     const pid = Number(readFileSync(layout.pidFile, "utf8").trim());
     if (pid > 0) {
       started = true;
+      clearInterval(poll);
       updateState(layout.state, { status: "running", pid, startedAt: new Date().toISOString() });
     }
   }, 25);

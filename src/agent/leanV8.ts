@@ -1,0 +1,42 @@
+/**
+ * V8 settings for Palisade's long-lived, idle device processes: each
+ * workload supervisor (`palisade agent exec`) — not the agent itself, see
+ * applyLeanV8Flags. They spend
+ * their life waiting on timers, sockets and child processes; none of their
+ * JavaScript is hot enough to pay back an optimising compiler. Turning the
+ * optimiser (TurboFan) and the baseline compiler (Sparkplug) off, and asking
+ * V8 to favour size, keeps the compilers' code pages (in the node binary)
+ * and their output out of resident memory: measured (docs/benchmarks.md,
+ * "Agent footprint") 1.2–1.3 MiB less for the running agent and 3.5–5 MiB
+ * for a supervisor, at the same idle CPU.
+ *
+ * Why at run time (v8.setFlagsFromString) and not on the node command line:
+ * the agent is started by whatever the device uses (a unit file, bin/palisade,
+ * a test), and these flags must not depend on it; NODE_OPTIONS cannot carry
+ * --lite-mode, whose effect these three flags reproduce. V8 consults them
+ * as it runs (whether to tier a function up, how far to grow the heap),
+ * unlike heap sizes or --lite-mode itself, which are fixed at start-up. Call
+ * this before the process has run much code: what was compiled earlier
+ * keeps what it got.
+ *
+ * PALISADE_AGENT_V8_FLAGS replaces the list ("" = leave V8 as it is), for
+ * measuring and for a device where CPU matters more than memory.
+ */
+import { setFlagsFromString } from "node:v8";
+
+export const LEAN_V8_FLAGS: readonly string[] = ["--no-opt", "--no-sparkplug", "--optimize-for-size"];
+
+/**
+ * Applies the flags (`defaults` unless PALISADE_AGENT_V8_FLAGS says otherwise);
+ * returns the ones applied (for the start-up log line). The supervisor takes
+ * the lean defaults; the agent passes none, because it runs the sensor
+ * pipeline, which is hot whenever a workload is busy: without TurboFan it
+ * cost 2.6× the CPU per event (107 vs 41 µs, docs/benchmarks.md, "Agent
+ * footprint") for 1.2 MiB less memory.
+ */
+export function applyLeanV8Flags(env: NodeJS.ProcessEnv = process.env, defaults: readonly string[] = LEAN_V8_FLAGS): readonly string[] {
+  const raw = env.PALISADE_AGENT_V8_FLAGS;
+  const flags = raw === undefined ? defaults : raw.split(/\s+/).filter((f) => f !== "");
+  for (const f of flags) setFlagsFromString(f);
+  return flags;
+}
