@@ -17,6 +17,8 @@
  *   owns the file (`owner` unset): then the actor is taken as not the owner,
  *   the restrictive reading of both.
  * - readOnly: an Allow grants reads only; a Block/Audit hits writes only.
+ * - A capability check the task failed (`granted: false`) is matched by
+ *   Block and Audit rules but never by the posture.
  * - Syscall rules never form an allow-list: Block blocks, Audit and Allow
  *   report (model.ts, SyscallRule).
  * - Host policies (target "host"): an allow-list confines only the processes
@@ -35,8 +37,11 @@ export type Operation =
   /** `owner`: the actor owns the file (ownerOnly rules); unknown = not the owner. */
   | { kind: "file"; path: string; write: boolean; source?: string; owner?: boolean }
   | { kind: "network"; protocol: NetworkProtocol; source?: string }
-  /** Lower-case, no CAP_ ("net_raw"). */
-  | { kind: "capability"; capability: string; source?: string }
+  /**
+   * Lower-case, no CAP_ ("net_raw"). `granted: false`: the kernel checked the
+   * capability and the task lacked it (a sensor record), so nothing was used.
+   */
+  | { kind: "capability"; capability: string; source?: string; granted?: boolean }
   | { kind: "syscall"; syscall: string; path?: string; source?: string };
 
 export interface Verdict {
@@ -192,6 +197,10 @@ export function evaluate(effective: EffectivePolicy, operation: Operation): Verd
   const allow = hits.find((r) => r.action === "Allow");
   if (confined(effective, op)) {
     if (allow) return audit ? byRule(effective, audit, "Audit") : byRule(effective, allow, "Allow");
+    // A capability the task lacked: the allow-list is enforced by its absence, and the kernel
+    // probes capabilities it can do without (CAP_DAC_READ_SEARCH before a DAC check), so the
+    // posture has nothing to report. Block and Audit rules above still name it.
+    if (op.kind === "capability" && op.granted === false) return audit ? byRule(effective, audit, "Audit") : NONE;
     const posture = effective.posture[category];
     const also = audit ? `; audited by ${ruleText(audit)}` : "";
     return {

@@ -7,10 +7,18 @@
  * the audit record's Enforcer and blockers.
  *
  * Pairing key: host pid + syscall name (+ the path for opens, the address
- * for connect/bind: audit names what Landlock resolved, so a relative path
- * does not pair and yields two alerts, one per source). A refused event from either source is
- * held for `windowMs` waiting for its partner, then released as a Refusal:
+ * for connect/bind). A refused event from either source is held for
+ * `windowMs` waiting for its partner, then released as a Refusal:
  * `{ event, audit?, count }`.
+ *
+ * Relative paths: BPF reports the path as the process passed it
+ * ("secret.txt", "./a/b"), audit the one Landlock resolved
+ * ("/data/secret.txt"). They pair when the audit path ends with "/" + the
+ * relative path (leading "./" dropped; a path with ".." never pairs — its
+ * resolved form is not a suffix), same pid and syscall, within the window.
+ * The pair lives under the BPF key, and the audit key is aliased to it (for
+ * memoryMs) so later occurrences of the same refusal pair and count the
+ * same way.
  *
  * Counts: audit reports every occurrence, while the BPF sensor folds repeats
  * into a "repeat" line up to a flush interval later. So a released pair
@@ -68,9 +76,25 @@ function keyOf(ev: SensorEvent): string | undefined {
   return `${ev.pid}:${sc}`;
 }
 
+/** "a/b" for "./a/b"; undefined for an absolute path or one with "..". */
+function relativeTail(path: string): string | undefined {
+  if (path.startsWith("/")) return undefined;
+  const tail = path.replace(/^(\.\/+)+/, "");
+  return tail === "" || tail.split("/").includes("..") ? undefined : tail;
+}
+
+/** Does this audit denial name the file a BPF event reached by a relative path? */
+function resolves(audit: DenialEvent, bpf: SensorEvent): boolean {
+  if (bpf.type !== "file" || audit.path === undefined || audit.pid !== bpf.pid || audit.syscall !== bpf.syscall) return false;
+  const tail = relativeTail(bpf.path);
+  return tail !== undefined && audit.path.endsWith(`/${tail}`);
+}
+
 export class DenialCorrelator {
   private readonly pending = new Map<string, Pending>();
   private readonly memory = new Map<string, Memory>();
+  /** Audit key → the BPF key of a relative path it was paired with (expires with the memory). */
+  private readonly alias = new Map<string, { key: string; expires: number }>();
 
   constructor(
     private readonly emit: (r: Refusal) => void,
@@ -84,10 +108,17 @@ export class DenialCorrelator {
 
   /** Takes a refused event (isRefusal) to be released, paired, by tick() or flushAll(). */
   offer(ev: SensorEvent, now = Date.now()): void {
-    const key = keyOf(ev);
+    let key = keyOf(ev);
     if (key === undefined) {
       this.emit(ev.type === "denial" ? { event: ev, audit: ev, count: ev.count } : { event: ev, count: ev.count });
       return;
+    }
+    if (ev.type === "denial") {
+      const a = this.alias.get(key);
+      if (a && a.expires > now) key = a.key;
+      else if (!this.pending.get(key)?.bpf) key = this.relativePartner(ev, now) ?? key;
+    } else if (ev.type === "file" && relativeTail(ev.path) !== undefined) {
+      this.adoptAudits(key, ev, now);
     }
     let p = this.pending.get(key);
     if (ev.type === "denial") {
@@ -116,6 +147,31 @@ export class DenialCorrelator {
   tick(now = Date.now()): void {
     for (const [key, p] of this.pending) if (p.deadline <= now) this.release(key, p);
     for (const [key, m] of this.memory) if (m.expires <= now) this.memory.delete(key);
+    for (const [key, a] of this.alias) if (a.expires <= now) this.alias.delete(key);
+  }
+
+  /** The key of a held BPF refusal with a relative path that this audit denial resolves, if any. */
+  private relativePartner(audit: DenialEvent, now: number): string | undefined {
+    for (const [key, p] of this.pending) {
+      if (p.bpf && p.audits.length === 0 && resolves(audit, p.bpf)) {
+        this.alias.set(keyOf(audit)!, { key, expires: now + this.memoryMs });
+        return key;
+      }
+    }
+    return undefined;
+  }
+
+  /** A relative-path BPF refusal takes over audit denials already held that resolve it. */
+  private adoptAudits(key: string, bpf: SensorEvent, now: number): void {
+    if (this.pending.has(key)) return;
+    for (const [k, p] of this.pending) {
+      if (!p.bpf && p.audits.length > 0 && resolves(p.audits[0]!, bpf)) {
+        this.pending.delete(k);
+        this.pending.set(key, p);
+        this.alias.set(k, { key, expires: now + this.memoryMs });
+        return;
+      }
+    }
   }
 
   /** Releases everything held (before a store flush, unwatch or close). */

@@ -28,13 +28,18 @@
  */
 import { hostname } from "node:os";
 import { PalisadeError } from "../core/errors.js";
-import { evaluate, type EffectivePolicy, type RuleKind, type Verdict } from "../policy/index.js";
+// The matcher's own modules, not policy/index.js: that one also loads the YAML parsers, ≈ 2 MiB
+// of an idle agent's memory it never uses (docs/agent.md, "Footprint").
+import { evaluate, type Verdict } from "../policy/evaluate.js";
+import type { EffectivePolicy, RuleKind } from "../policy/model.js";
 import { cgroupIdOfPath } from "./cgroup.js";
 import { DenialCorrelator, isRefusal, type Refusal } from "./denialCorrelator.js";
 import { ImplicitGrants, type ImplicitGrant } from "./implicitGrants.js";
 import type { SensorEvent } from "./events.js";
-import { encodeRecord, type EventStore, type NewRecord, type StoredRecord } from "./eventStore.js";
-import { toAlert, toKubeArmor, type KubeArmorAlert, type KubeArmorLog, type KubeArmorMapOptions, type PolicyMatch, type WorkloadInfo } from "./kubearmor.js";
+import { encodeRecord, storedRecord, type EncodedRecord, type EventStore, type StoredRecord } from "./eventStore.js";
+import { timeMs } from "./eventTime.js";
+import { logJson } from "./logJson.js";
+import { operation, toAlert, toKubeArmor, type KubeArmorAlert, type KubeArmorLog, type KubeArmorMapOptions, type PolicyMatch, type WorkloadInfo } from "./kubearmor.js";
 import { operationOf } from "./logOperation.js";
 import { SensorProcess, type SensorOptions, type SensorStatus } from "./sensorProcess.js";
 import { StoreWriter } from "./storeWriter.js";
@@ -128,7 +133,7 @@ const WORKER_FROM_BATCH = 200;
 export class EventPipeline {
   private readonly byCgroup = new Map<string, Watched>();
   private readonly byName = new Map<string, string>();
-  private readonly buffer: NewRecord[] = [];
+  private readonly buffer: EncodedRecord[] = [];
   private readonly counters = { received: 0, stored: 0, unattributed: 0, setup: 0, storeErrors: 0 };
   private readonly correlator: DenialCorrelator;
   private readonly hostName = hostname();
@@ -283,7 +288,7 @@ export class EventPipeline {
   /** Tracks which processes run workload code; false for the runtime's setup (see WatchedWorkload.setupExecs). */
   private isWorkload(watched: Watched, ev: SensorEvent): boolean {
     const { started } = watched;
-    const t = Date.parse(ev.firstTime ?? ev.time);
+    const t = timeMs(ev.firstTime ?? ev.time);
     if (ev.type === "exec" && ev.result === 0 && !started.has(ev.pid)) {
       if ((watched.w.setupExecs ?? DEFAULT_SETUP_EXECS).includes(ev.filename)) return false;
       started.set(ev.pid, t);
@@ -320,10 +325,17 @@ export class EventPipeline {
   private record(watched: Watched, ev: SensorEvent, audit: SensorEvent | undefined, count: number): void {
     const w = watched.w;
     const e = count === ev.count ? ev : ({ ...ev, count } as SensorEvent);
+    const refused = isRefusal(ev);
+    // The common case — a log the policy has nothing to say about — is written as JSON straight
+    // from the event (logJson.ts): no KubeArmor object, no evaluate().
+    const opName = refused || audit ? null : operation(e);
+    if (opName !== null && !watched.decides.has(opName)) {
+      const json = logJson(e, watched.mapOptions);
+      if (json !== null) return this.push([timeMs(e.time), "log", w.name, json]);
+    }
     // record() is only called with the event's own workload: its options answer for ev.cgroupId.
     const base = toKubeArmor(e, watched.mapOptions);
     if (!base) return;
-    const refused = isRefusal(ev);
     const op = watched.decides.has(base.Operation) ? operationOf(base) : undefined;
     let verdict: Verdict | undefined = op ? evaluate(w.effective, op) : undefined;
     // Only the posture, not a rule, objects to a path the runtime grants anyway (and it passed): a log.
@@ -335,7 +347,11 @@ export class EventPipeline {
       const extra = audit !== ev && audit.blockers.length && out.Operation !== "Process" ? ` blockers=${audit.blockers.join(",")}` : "";
       out = { ...out, Enforcer: audit.enforcer, Data: `${out.Data}${extra}` };
     }
-    this.buffer.push({ kind: "Enforcer" in out ? "alert" : "log", workload: w.name, record: out });
+    this.push(encodeRecord({ kind: "Enforcer" in out ? "alert" : "log", workload: w.name, record: out }));
+  }
+
+  private push(row: EncodedRecord): void {
+    this.buffer.push(row);
     if (this.buffer.length >= (this.opts.batchMax ?? 2000)) this.flushBuffer();
     else this.batchTimer ??= setTimeout(() => this.flushBuffer(), this.opts.batchMs ?? 100);
   }
@@ -357,23 +373,23 @@ export class EventPipeline {
       );
     }
     if (this.writer) {
-      void this.writer.append(rows.map(encodeRecord)).then((o) => (o.ok ? this.stored(rows, o.last) : this.notStored(rows, o.error)));
+      void this.writer.append(rows).then((o) => (o.ok ? this.stored(rows, o.last) : this.notStored(rows, o.error)));
       return;
     }
     try {
-      this.stored(rows, this.opts.store.append(rows));
+      this.stored(rows, this.opts.store.appendEncoded(rows));
     } catch (e) {
       this.notStored(rows, e instanceof Error ? e.message : String(e));
     }
   }
 
-  private stored(rows: readonly NewRecord[], last: number): void {
+  private stored(rows: readonly EncodedRecord[], last: number): void {
     this.counters.stored += rows.length;
     const first = last - rows.length + 1;
-    if (this.opts.onRecord) rows.forEach((r, i) => this.opts.onRecord!({ seq: first + i, kind: r.kind, workload: r.workload, record: r.record as KubeArmorLog }));
+    if (this.opts.onRecord) rows.forEach((r, i) => this.opts.onRecord!(storedRecord(first + i, r)));
   }
 
-  private notStored(rows: readonly NewRecord[], error: string | undefined): void {
+  private notStored(rows: readonly EncodedRecord[], error: string | undefined): void {
     this.counters.storeErrors += rows.length;
     this.opts.log?.(`sensor: ${rows.length} records could not be stored: ${error ?? "unknown error"}`);
   }

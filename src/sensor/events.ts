@@ -99,6 +99,29 @@ export interface SyscallEvent extends EventBase, SyscallResult {
   readonly type: "syscall";
 }
 
+/**
+ * A capability check of the task's own credentials (tp_btf/cap_capable,
+ * Linux >= 6.14). `granted` says whether the task held the capability; a
+ * failed check is not a refused syscall (the kernel probes capabilities it
+ * can do without), so there is no `denied`: a refusal it causes arrives as
+ * its own file/net/syscall event.
+ */
+export interface CapabilityEvent extends EventBase {
+  readonly type: "capability";
+  readonly cap: number;
+  /** "CAP_NET_RAW"; "CAP_<n>" for a number this build does not know. */
+  readonly capName: string;
+  readonly granted: boolean;
+  /** The check's result: 0, or -1 (-EPERM) with errno "EPERM". */
+  readonly result: number;
+  readonly errno?: string;
+  /** Checked against the task's own user namespace (false: an ancestor's, e.g. the host's). */
+  readonly ownUserNs: boolean;
+  /** The syscall in progress, when there is one. */
+  readonly syscall?: string;
+  readonly nr?: number;
+}
+
 export interface DenialEvent extends EventBase {
   readonly type: "denial";
   /** Which kernel mechanism refused: "Landlock", "Seccomp". */
@@ -124,7 +147,7 @@ export interface DenialEvent extends EventBase {
   readonly records: readonly string[];
 }
 
-export type SensorEvent = ExecEvent | ForkEvent | ExitEvent | FileEvent | NetEvent | SyscallEvent | DenialEvent;
+export type SensorEvent = ExecEvent | ForkEvent | ExitEvent | FileEvent | NetEvent | SyscallEvent | CapabilityEvent | DenialEvent;
 export type SensorEventType = SensorEvent["type"];
 
 /** Counters printed by the binaries (stats lines). */
@@ -173,6 +196,7 @@ const REQUIRED: Record<SensorEventType, ReadonlyArray<readonly [string, (v: unkn
   file: [["syscall", isStr], ["nr", isNum], ["path", isStr], ["dirfd", isNum], ["flags", isNum], ["flagNames", isStr], ["mode", isNum], ["result", isNum], ["denied", isBool]],
   net: [["syscall", isStr], ["nr", isNum], ["family", isStr], ["protocol", isNum], ["result", isNum], ["denied", isBool]],
   syscall: [["syscall", isStr], ["nr", isNum], ["result", isNum], ["denied", isBool]],
+  capability: [["cap", isNum], ["capName", isStr], ["granted", isBool], ["result", isNum], ["ownUserNs", isBool]],
   denial: [["enforcer", isStr], ["serial", isNum], ["denied", isBool], ["blockers", isStrArr], ["records", isStrArr]],
 };
 

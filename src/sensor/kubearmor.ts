@@ -11,6 +11,11 @@
  * - Resource: the command (exec), the path (file), "sa_family=… sin_port=…
  *   sin_addr=…" or "domain=… type=… protocol=…" (network).
  * - Data: "syscall=SYS_OPENAT fd=-100 flags=O_RDONLY" and friends.
+ * - Capability checks → Operation "Capabilities", Resource the name
+ *   ("CAP_NET_RAW"), Data "lsm=SECURITY_CAPABLE syscall=SYS_SOCKET
+ *   userns=own|ancestor", Result "Passed" when the task held it, else
+ *   "Operation not permitted". Never an alert by itself: a failed check is
+ *   no refused syscall (see CapabilityEvent); a policy rule makes it one.
  * - Result: "Passed" for success, else the errno text ("Permission denied").
  * - HostPID/HostPPID are host pids; PID/PPID the container's (pid namespace).
  * - A log becomes an alert when a policy matched (`match`) or when the kernel
@@ -23,6 +28,7 @@
 import { hostname } from "node:os";
 import { getSystemErrorMap } from "node:util";
 import type { DenialEvent, NetEvent, SensorEvent } from "./events.js";
+import { timeMs, updatedTime } from "./eventTime.js";
 
 export interface WorkloadInfo {
   readonly containerId: string;
@@ -111,7 +117,7 @@ export function resultText(result: number | undefined, errno: string | undefined
 /** Workload infos are long-lived and not changed once watched: sort and join their labels once. */
 const LABELS = new WeakMap<WorkloadInfo, string>();
 
-function labelsText(w: WorkloadInfo): string {
+export function labelsText(w: WorkloadInfo): string {
   let t = LABELS.get(w);
   if (t === undefined) {
     t = Object.entries(w.labels)
@@ -123,18 +129,11 @@ function labelsText(w: WorkloadInfo): string {
   return t;
 }
 
-/** UpdatedTime in KubeArmor's style: RFC 3339 UTC with microseconds. */
-function updatedTime(rfc3339: string): string {
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(rfc3339);
-  if (!m) return rfc3339;
-  return `${m[1]}.${(m[2] ?? "").padEnd(6, "0").slice(0, 6)}Z`;
-}
-
 function sysName(s: string | undefined): string {
   return s ? `SYS_${s.toUpperCase()}` : "SYS_UNKNOWN";
 }
 
-function operation(ev: SensorEvent): KubeArmorOperation | null {
+export function operation(ev: SensorEvent): KubeArmorOperation | null {
   switch (ev.type) {
     case "exec":
       return "Process";
@@ -144,6 +143,8 @@ function operation(ev: SensorEvent): KubeArmorOperation | null {
       return "Network";
     case "syscall":
       return "Syscall";
+    case "capability":
+      return "Capabilities";
     case "denial":
       return denialOperation(ev);
     default:
@@ -166,7 +167,7 @@ function netResource(ev: Pick<NetEvent, "syscall" | "family" | "sockType" | "pro
   return `sa_family=${ev.family}`;
 }
 
-function resourceAndData(ev: SensorEvent): [string, string] {
+export function resourceAndData(ev: SensorEvent): [string, string] {
   switch (ev.type) {
     case "exec": {
       const exe = ev.result === 0 ? ev.exe ?? ev.filename : ev.filename;
@@ -179,6 +180,8 @@ function resourceAndData(ev: SensorEvent): [string, string] {
       return [netResource(ev), `syscall=${sysName(ev.syscall)}${ev.fd !== undefined ? ` fd=${ev.fd}` : ""}`];
     case "syscall":
       return ["", `syscall=${sysName(ev.syscall)}`];
+    case "capability":
+      return [ev.capName, `lsm=SECURITY_CAPABLE${ev.syscall ? ` syscall=${sysName(ev.syscall)}` : ""} userns=${ev.ownUserNs ? "own" : "ancestor"}`];
     case "denial": {
       const data = `syscall=${sysName(ev.syscall)} ${ev.enforcer === "Landlock" ? `blockers=${ev.blockers.join(",")}` : `action=${ev.seccompAction ?? ""}`}`;
       if (ev.path !== undefined) return [ev.path, data];
@@ -190,6 +193,24 @@ function resourceAndData(ev: SensorEvent): [string, string] {
   }
 }
 
+/** A container record's workload fields (logJson.ts serialises the same object once per workload). */
+export function workloadFields(w: WorkloadInfo): Pick<KubeArmorLog, "NamespaceName" | "PodName" | "Labels" | "ContainerID" | "ContainerName" | "ContainerImage"> {
+  return {
+    NamespaceName: w.namespace,
+    PodName: w.podName ?? w.containerName,
+    Labels: labelsText(w),
+    ContainerID: w.containerId,
+    ContainerName: w.containerName,
+    ContainerImage: w.image,
+  };
+}
+
+/** ProcessName and ParentProcessName of an event (a failed exec is named by the process that tried it). */
+export function processNames(ev: SensorEvent): { processName: string; parentName: string } {
+  const processName = ev.type === "exec" && ev.result !== 0 ? ev.exe ?? "" : ev.exe ?? (ev.type === "exec" ? ev.filename : ev.comm ?? "");
+  return { processName, parentName: ev.parentExe ?? "" };
+}
+
 /**
  * Maps one event. Returns a KubeArmor alert when `match` is given or the
  * kernel denied the action, a log otherwise, and null for events KubeArmor
@@ -199,10 +220,9 @@ export function toKubeArmor(ev: SensorEvent, opts: KubeArmorMapOptions, match?: 
   const op = operation(ev);
   if (op === null) return null;
   const w = ev.cgroupId === undefined ? undefined : opts.lookup(ev.cgroupId);
-  const ms = Date.parse(ev.time);
+  const ms = timeMs(ev.time);
   const [resource, data] = resourceAndData(ev);
-  const processName = ev.type === "exec" && ev.result !== 0 ? ev.exe ?? "" : ev.exe ?? (ev.type === "exec" ? ev.filename : ev.comm ?? "");
-  const parentName = ev.parentExe ?? "";
+  const { processName, parentName } = processNames(ev);
   const result = "result" in ev ? ev.result : undefined;
   const errno = "errno" in ev ? ev.errno : undefined;
   const denied = "denied" in ev && ev.denied === true;
@@ -212,16 +232,7 @@ export function toKubeArmor(ev: SensorEvent, opts: KubeArmorMapOptions, match?: 
     UpdatedTime: updatedTime(ev.time),
     ClusterName: opts.clusterName ?? "default",
     HostName: opts.hostName ?? hostname(),
-    ...(w
-      ? {
-          NamespaceName: w.namespace,
-          PodName: w.podName ?? w.containerName,
-          Labels: labelsText(w),
-          ContainerID: w.containerId,
-          ContainerName: w.containerName,
-          ContainerImage: w.image,
-        }
-      : {}),
+    ...(w ? workloadFields(w) : {}),
     HostPPID: ev.ppid ?? 0,
     HostPID: ev.pid,
     PPID: ev.nsPpid ?? ev.ppid ?? 0,

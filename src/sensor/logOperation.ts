@@ -27,15 +27,18 @@
  *   only when Resource or Data carries type=/protocol= (optional tokens the
  *   mapper may add) or a blocker — otherwise undefined, as its socket() was
  *   already reported with the protocol.
- * - Capabilities: `Resource` = "CAP_NET_RAW" / "net_raw" (or capability= in Data).
+ * - Capabilities: `Resource` = "CAP_NET_RAW" / "net_raw" (or capability= in Data);
+ *   a `Result` other than "Passed" means the task lacked it (`granted: false`).
  * - Syscall: `Data` = "syscall=SYS_MOUNT"; `Resource` is the path when it is
  *   absolute and the record is no seccomp denial (those carry the exe there).
  * For every operation but Process the actor (`source`) is `ProcessName`,
  * else the first word of `Source` (KubeArmor puts the command line there).
  * Sources and paths that are not absolute are left out / kept as written.
  */
-import type { NetworkProtocol, Operation } from "../policy/index.js";
-import { normalizeCapability } from "../policy/index.js";
+// Deep imports, not policy/index.js (which also loads the YAML parsers): the agent imports this.
+import type { Operation } from "../policy/evaluate.js";
+import type { NetworkProtocol } from "../policy/model.js";
+import { normalizeCapability } from "../policy/vocabulary.js";
 
 /** The record fields this module reads; any KubeArmor log or alert has them. */
 export type LogFields = Partial<Record<"Operation" | "Resource" | "Data" | "Result" | "Source" | "ProcessName" | "ParentProcessName", string>>;
@@ -144,7 +147,8 @@ export function operationOf(log: LogFields): Operation | undefined {
     }
     case "Capabilities": {
       const capability = normalizeCapability(data.capability ?? firstWord(log.Resource));
-      return capability ? { kind: "capability", capability, ...withSource } : undefined;
+      const lacked = log.Result !== undefined && log.Result !== "Passed";
+      return capability ? { kind: "capability", capability, ...withSource, ...(lacked ? { granted: false } : {}) } : undefined;
     }
     case "Syscall": {
       const syscall = syscallOf(data);

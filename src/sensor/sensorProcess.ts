@@ -96,13 +96,14 @@ class Child {
     this.proc = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
     this.proc.stdout.setEncoding("utf8");
     this.proc.stdout.on("data", (chunk: string) => {
-      this.buf += chunk;
+      const buf = this.buf + chunk;
+      let start = 0;
       let nl: number;
-      while ((nl = this.buf.indexOf("\n")) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        if (line) onLine(line);
+      while ((nl = buf.indexOf("\n", start)) >= 0) {
+        if (nl > start) onLine(buf.slice(start, nl));
+        start = nl + 1;
       }
+      this.buf = start === 0 ? buf : buf.slice(start);
       if (this.buf.length > MAX_LINE) {
         onLine(this.buf.slice(0, 200)); // counted as invalid by the caller
         this.buf = "";

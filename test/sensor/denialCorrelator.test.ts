@@ -32,6 +32,39 @@ describe("DenialCorrelator", () => {
     }
   });
 
+  it("pairs a relative path with the path audit resolved, either order, and only that path", () => {
+    for (const order of [0, 1]) {
+      const { out, c } = collect();
+      const evs: (FileEvent | DenialEvent)[] = [file({ path: "./secret.txt" }), denial({ path: "/data/secret.txt" })];
+      if (order) evs.reverse();
+      for (const e of evs) c.offer(e, 0);
+      c.tick(100);
+      expect(out).toHaveLength(1);
+      expect(out[0]).toMatchObject({ event: { type: "file", path: "./secret.txt" }, audit: { path: "/data/secret.txt" }, count: 1 });
+    }
+    const { out, c } = collect();
+    c.offer(file({ path: "secret.txt" }), 0);
+    c.offer(denial({ path: "/data/notsecret.txt" }), 0); // a suffix of the name, not of the path
+    c.offer(file({ path: "../etc/passwd", pid: 12 }), 0);
+    c.offer(denial({ path: "/etc/passwd", pid: 12 }), 0); // ".." is never guessed at
+    c.offer(file({ path: "b", pid: 13 }), 0);
+    c.offer(denial({ path: "/a/b", pid: 14 }), 0); // another process
+    c.flushAll();
+    expect(out).toHaveLength(6);
+    expect(out.every((r) => r.event.type !== "file" || r.audit === undefined)).toBe(true);
+  });
+
+  it("counts repeats of a relative-path refusal once, like absolute ones", () => {
+    const { out, c } = collect();
+    c.offer(file({ path: "s" }), 0);
+    for (let i = 0; i < 3; i++) c.offer(denial({ path: "/w/s", serial: i }), 0);
+    c.tick(100);
+    c.offer(file({ path: "s", count: 2, repeat: true }), 200); // the two later occurrences, folded by BPF
+    c.tick(400);
+    expect(out.map((r) => [r.event.type, r.audit?.path, r.count])).toEqual([["file", "/w/s", 3]]);
+    expect(out.reduce((n, r) => n + r.count, 0)).toBe(3);
+  });
+
   it("does not pair different paths or processes", () => {
     const { out, c } = collect();
     c.offer(file(), 0);

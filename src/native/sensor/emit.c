@@ -4,7 +4,7 @@
  * is the schema (version SENSOR_SCHEMA_VERSION; docs/sensor.md repeats it).
  *
  * Fields of every kernel event (source "bpf"):
- *   type      "exec" | "fork" | "exit" | "file" | "net" | "syscall"
+ *   type      "exec" | "fork" | "exit" | "file" | "net" | "syscall" | "capability"
  *   source    "bpf"
  *   time      RFC 3339 UTC, nanoseconds (of the last occurrence for repeats)
  *   pid, tid  host thread-group id and thread id
@@ -35,6 +35,16 @@
  *             connect/accept, local for bind), result, errno, denied
  *   syscall   any other syscall returning -EPERM/-EACCES: syscall, nr,
  *             result, errno, denied (always true)
+ *   capability  a capability check of the task's own credentials
+ *             (tp_btf/cap_capable, Linux >= 6.14): cap (number), capName
+ *             ("CAP_NET_RAW"; "CAP_<n>" if unknown), granted (the task held
+ *             it), result 0 | -1 (the check's own result: 0 or -EPERM) with
+ *             errno "EPERM" when -1, ownUserNs (checked against the task's
+ *             own user namespace, false when against an ancestor's, e.g. the
+ *             host's), syscall + nr of the syscall in progress (absent when
+ *             none). No `denied`: a failed check is not a refused syscall
+ *             (the kernel probes capabilities it can do without); a refusal
+ *             it causes arrives as its own file/net/syscall event.
  * `errno` is present only when result < 0; `denied` is true when result is
  * -EPERM or -EACCES, i.e. some backend (seccomp, Landlock, capabilities,
  * DAC, cgroup BPF) refused.
@@ -53,7 +63,29 @@
 static const char *const KIND_NAMES[EV_MAX] = {
 	[EV_NONE] = "none", [EV_EXEC] = "exec", [EV_FORK] = "fork", [EV_EXIT] = "exit",
 	[EV_FILE] = "file", [EV_NET] = "net", [EV_EXECFAIL] = "exec", [EV_SYSCALL] = "syscall",
+	[EV_CAP] = "capability",
 };
+
+/* include/uapi/linux/capability.h, by number. */
+static const char *const CAP_NAMES[] = {
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+	"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+	"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+
+const char *cap_name(int cap, char *buf, size_t n)
+{
+	if (cap >= 0 && (size_t)cap < sizeof(CAP_NAMES) / sizeof(CAP_NAMES[0]))
+		return CAP_NAMES[cap];
+	snprintf(buf, n, "CAP_%d", cap);
+	return buf;
+}
 
 const char *kind_name(unsigned kind) { return kind < EV_MAX ? KIND_NAMES[kind] : "unknown"; }
 
@@ -180,10 +212,29 @@ static const char *proto_name(const struct sys_key *k)
 	return NULL;
 }
 
+static void put_cap_body(struct jb *j, const struct sys_key *k)
+{
+	char b[64];
+	jb_int(j, "cap", k->fd);
+	jb_str(j, "capName", cap_name(k->fd, b, sizeof(b)));
+	jb_bool(j, "granted", k->ret == 0);
+	jb_int(j, "result", k->ret);
+	put_errno(j, k->ret);
+	jb_bool(j, "ownUserNs", k->flags & CAP_FLAG_OWN_USERNS);
+	if (k->nr != CAP_NO_SYSCALL) {
+		jb_str(j, "syscall", syscall_name(k->nr, b, sizeof(b)));
+		jb_uint(j, "nr", k->nr);
+	}
+}
+
 static void put_sys_body(struct emit_ctx *c, const struct sys_key *k)
 {
 	struct jb *j = &c->jb;
 	char b[256];
+	if (k->kind == EV_CAP) {
+		put_cap_body(j, k);
+		return;
+	}
 	jb_str(j, "syscall", syscall_name(k->nr, b, sizeof(b)));
 	jb_uint(j, "nr", k->nr);
 	switch (k->kind) {
@@ -273,7 +324,8 @@ int emit_record(struct emit_ctx *c, const void *data, size_t size)
 	case EV_FILE:
 	case EV_NET:
 	case EV_EXECFAIL:
-	case EV_SYSCALL: {
+	case EV_SYSCALL:
+	case EV_CAP: {
 		const struct sys_event *e = data;
 		if (size < sizeof(*e))
 			break;

@@ -27,4 +27,5 @@ int emit_record(struct emit_ctx *c, const void *data, size_t size);
 int emit_repeat(struct emit_ctx *c, const struct sys_key *k, const struct agg_val *v);
 const char *kind_name(unsigned kind);
 const char *syscall_name(int nr, char *buf, size_t n);
+const char *cap_name(int cap, char *buf, size_t n);
 #endif

@@ -15,6 +15,10 @@
  *     switch; only interesting syscalls (or -EPERM/-EACCES results) go on to
  *     the cgroup map lookup, and only watched cgroups go further.
  *
+ *   - tp_btf/cap_capable (Linux >= 6.14) for capability checks. The loader
+ *     leaves it out when the kernel's BTF lacks the tracepoint, so the rest
+ *     still loads on older kernels.
+ *
  * Caveat (documented in docs/sensor.md): paths and addresses are read from
  * user memory at syscall exit, so a racing thread of the same process could
  * change what we report. This is visibility, not enforcement.
@@ -512,6 +516,85 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 			read_path(k, (const char *)ARG1(regs));
 		}
 	}
+	emit_sys(k, bpf_ktime_get_ns());
+	return 0;
+}
+
+/* [start, end) of cap_vm_enough_memory and security_vm_enough_memory_mm in
+ * kernel text (the compiler may fold the first into its caller, so either can
+ * be the return address above cap_capable), set by the loader from
+ * /proc/kallsyms; 0: unknown, nothing is left out. */
+#define PROBE_FNS 2
+const volatile __u64 probe_lo[PROBE_FNS] = {};
+const volatile __u64 probe_hi[PROBE_FNS] = {};
+#define CAP_SYS_ADMIN 21
+#define PROBE_FRAMES 6
+
+/*
+ * Capability checks (security/commoncap.c: cap_capable, tracepoint added in
+ * Linux 6.14). This fires for every capable()/ns_capable() on the host —
+ * far more often than watched syscalls — so the unwatched path is the same
+ * two tests as the other hooks. Aggregated like syscall events (EV_CAP in
+ * sensor.h): a process checking CAP_SYS_ADMIN on every mmap is one line per
+ * flush interval with a count.
+ *
+ * The tracepoint has no CAP_OPT_NOAUDIT flag, so probes the kernel makes
+ * without meaning a refusal (cap_vm_enough_memory's CAP_SYS_ADMIN on mmap,
+ * CAP_DAC_READ_SEARCH before CAP_DAC_OVERRIDE) arrive too; ret says honestly
+ * whether the task held the capability, not whether the syscall failed.
+ * The one that drowns everything else is left out: cap_vm_enough_memory asks
+ * for CAP_SYS_ADMIN (against the host's namespace) on every clone, execve,
+ * mmap and brk of every process, only to size an overcommit reserve. It is
+ * recognised by its return address on the kernel stack, only for
+ * CAP_SYS_ADMIN checks, and counted in counters.cap_probes.
+ */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	__u64 cg;
+	if (!nwatched || !watched_cgroup(&cg))
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	/* Only the task's own credentials: overlayfs copy-up and other
+	 * override_creds() users check the *mounter's* capabilities while the
+	 * workload runs, and has_capability(other task) checks someone else's.
+	 * Neither is the workload using a capability. */
+	if ((__u64)cred != (__u64)t->cred)
+		return 0;
+	if (cap == CAP_SYS_ADMIN && probe_lo[0]) {
+		/* Frames: this program, bpf_trace_run5, __bpf_trace_cap_capable,
+		 * cap_capable, then its caller. */
+		__u64 ips[PROBE_FRAMES] = {};
+		long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+		for (int i = 0; i < PROBE_FRAMES; i++) {
+			for (int f = 0; f < PROBE_FNS; f++) {
+				if (i * 8 < n && ips[i] >= probe_lo[f] && ips[i] < probe_hi[f]) {
+					struct counters *c = ctrs();
+					if (c)
+						c->cap_probes++;
+					return 0;
+				}
+			}
+		}
+	}
+	__u32 zero = 0;
+	struct sys_key *k = bpf_map_lookup_elem(&scratch, &zero);
+	if (!k)
+		return 0;
+	__builtin_memset(k, 0, sizeof(*k)); /* the key is hashed whole */
+	k->cgroup_id = cg;
+	k->kind = EV_CAP;
+	k->ret = ret;
+	k->fd = cap;
+	k->pid = bpf_get_current_pid_tgid() >> 32;
+	k->uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(k->comm, sizeof(k->comm));
+	if ((__u64)target_ns == (__u64)cred->user_ns)
+		k->flags = CAP_FLAG_OWN_USERNS;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	long nr = regs && !is_compat(t) ? SYSCALL_NR(regs) : -1;
+	k->nr = nr >= 0 ? (__u32)nr : CAP_NO_SYSCALL;
 	emit_sys(k, bpf_ktime_get_ns());
 	return 0;
 }

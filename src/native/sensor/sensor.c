@@ -5,7 +5,7 @@
  *
  *   palisade-sensor [--cgroup-id ID | --cgroup PATH]... [--ringbuf-kb N]
  *                   [--agg-entries N] [--no-agg] [--flush-ms N]
- *                   [--stats-ms N] [--keep-on-eof]
+ *                   [--stats-ms N] [--keep-on-eof] [--no-capabilities]
  *
  * Commands on stdin, one per line, each answered by an "ack" line in order:
  *   watch ID|PATH     start reporting a cgroup v2 (id, or its cgroupfs path)
@@ -15,7 +15,9 @@
  *   quit              exit (as do SIGTERM, SIGINT and, unless --keep-on-eof,
  *                     end of stdin — so the sensor never outlives its parent)
  * Control lines:
- *   {"type":"ready","source":"bpf","schema":1,"pid":N,"ringbufBytes":N,...}
+ *   {"type":"ready","source":"bpf","schema":1,"pid":N,"ringbufBytes":N,...,
+ *    "capabilities":bool,"capabilitiesOff":"why"}  (capability events: the
+ *    cap_capable tracepoint exists (Linux >= 6.14) and --no-capabilities is unset)
  *   {"type":"ack","source":"bpf","cmd":"watch","arg":"…","ok":true,"cgroupId":"…"}
  *     (ok:false with "error" on failure)
  *   {"type":"stats","source":"bpf","received":N,"dropped":N,"events":N,
@@ -39,6 +41,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "cap_setup.h"
 #include "emit.h"
 #include "sensor.skel.h"
 
@@ -56,7 +59,7 @@ static int agg_fd[2] = { -1, -1 }, agg_cur_idx; /* which of agg_a/agg_b the kern
 static int aggregate = 1;
 
 static const char *const STAT_KIND[EV_MAX] = {
-	"none", "exec", "fork", "exit", "file", "net", "execFail", "syscall",
+	"none", "exec", "fork", "exit", "file", "net", "execFail", "syscall", "capability",
 };
 
 static void on_signal(int sig) { stop = 1; }
@@ -64,7 +67,7 @@ static void on_signal(int sig) { stop = 1; }
 static int usage(void)
 {
 	fprintf(stderr, "usage: palisade-sensor [--cgroup-id ID | --cgroup PATH]... [--ringbuf-kb N] [--agg-entries N]\n"
-			"                       [--no-agg] [--flush-ms N] [--stats-ms N] [--keep-on-eof]\n");
+			"                       [--no-agg] [--flush-ms N] [--stats-ms N] [--keep-on-eof] [--no-capabilities]\n");
 	return 1;
 }
 
@@ -209,6 +212,7 @@ static int stats_line(void)
 				sum.dropped[k] += pc[c].dropped[k];
 			sum.folded += pc[c].folded;
 			sum.agg_full += pc[c].agg_full;
+			sum.cap_probes += pc[c].cap_probes;
 		}
 	}
 	free(pc);
@@ -233,6 +237,7 @@ static int stats_line(void)
 	jb_obj_end(j);
 	jb_uint(j, "folded", sum.folded);
 	jb_uint(j, "aggFull", sum.agg_full);
+	jb_uint(j, "capProbes", sum.cap_probes);
 	jb_uint(j, "badRecords", ctx.bad_records);
 	jb_uint(j, "watched", skel->bss->nwatched);
 	return jb_line(j, ctx.out);
@@ -311,12 +316,13 @@ static int read_commands(void)
 int main(int argc, char **argv)
 {
 	unsigned long long ringbuf_kb = 1024, agg_entries = 2048, flush_ms = 1000, stats_ms = 5000, v;
-	int keep_on_eof = 0, nids = 0;
+	int keep_on_eof = 0, nids = 0, caps = 1;
 	const char *ids[MAX_WATCHED];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--no-agg")) { aggregate = 0; continue; }
 		if (!strcmp(a, "--keep-on-eof")) { keep_on_eof = 1; continue; }
+		if (!strcmp(a, "--no-capabilities")) { caps = 0; continue; }
 		if (!val)
 			return usage();
 		i++;
@@ -350,6 +356,17 @@ int main(int argc, char **argv)
 	if (!skel) {
 		error_line("cannot open the BPF object", 1);
 		return 2;
+	}
+	const char *caps_off = caps ? cap_hook_unavailable() : "--no-capabilities";
+	if (caps_off)
+		bpf_program__set_autoload(skel->progs.on_cap_capable, false);
+	else {
+		/* See on_cap_capable: cap_vm_enough_memory's CAP_SYS_ADMIN probe. */
+		static const char *const probe_fns[] = { "cap_vm_enough_memory", "security_vm_enough_memory_mm" };
+		__u64 *lo = (__u64 *)skel->rodata->probe_lo, *hi = (__u64 *)skel->rodata->probe_hi;
+		kernel_fn_ranges(probe_fns, 2, lo, hi);
+		if (!hi[0] || !hi[1])
+			lo[0] = lo[1] = 0; /* both or none: a half filter would be a surprise */
 	}
 	bpf_map__set_max_entries(skel->maps.events, ringbuf_kb * 1024);
 	bpf_map__set_max_entries(skel->maps.agg_a, agg_entries);
@@ -401,6 +418,11 @@ int main(int argc, char **argv)
 	jb_uint(&ctx.jb, "flushMs", flush_ms);
 	jb_uint(&ctx.jb, "statsMs", stats_ms);
 	jb_uint(&ctx.jb, "watched", skel->bss->nwatched);
+	jb_bool(&ctx.jb, "capabilities", !caps_off);
+	if (!caps_off)
+		jb_bool(&ctx.jb, "capProbeFilter", skel->rodata->probe_lo[0] != 0);
+	if (caps_off)
+		jb_str(&ctx.jb, "capabilitiesOff", caps_off);
 	jb_line(&ctx.jb, ctx.out);
 	fflush(ctx.out);
 

@@ -33,7 +33,8 @@ enum ev_kind {
 	EV_NET = 5,       /* socket/connect/bind/accept/accept4 */
 	EV_EXECFAIL = 6,  /* execve/execveat that returned an error */
 	EV_SYSCALL = 7,   /* any other syscall that returned -EPERM or -EACCES */
-	EV_MAX = 8,
+	EV_CAP = 8,       /* tp_btf/cap_capable: a capability check (granted or not), see below */
+	EV_MAX = 9,
 };
 
 /* Common header of every ring-buffer record. pid is the thread-group id
@@ -96,6 +97,19 @@ struct sys_key {
 	char path[PATH_LEN]; /* file path, AF_UNIX path, or failed exec's filename */
 };
 
+/*
+ * EV_CAP reuses struct sys_key (and so the aggregation maps and the drain)
+ * with these fields; every other field stays zero:
+ *   nr     the syscall the task is in (orig_ax / syscallno), or CAP_NO_SYSCALL
+ *   fd     the capability number (CAP_CHOWN = 0 ... CAP_LAST_CAP)
+ *   ret    0 (the task holds it) or -EPERM (it does not)
+ *   flags  CAP_FLAG_OWN_USERNS: the check was against the task's own user
+ *          namespace (a "namespaced" capability, e.g. inside a rootless
+ *          container); clear when it targets an ancestor namespace (the host's)
+ */
+#define CAP_NO_SYSCALL 0xffffffffu
+#define CAP_FLAG_OWN_USERNS 1
+
 struct sys_event {
 	struct ev_hdr h;
 	struct sys_key k;
@@ -120,6 +134,7 @@ struct counters {
 	__u64 dropped[EV_MAX]; /* bpf_ringbuf_reserve() failed: the event is lost, counted here */
 	__u64 folded;          /* events added to an aggregation count instead of the ring */
 	__u64 agg_full;        /* first occurrences that found the aggregation map full */
+	__u64 cap_probes;      /* capability checks left out as probes (cap_vm_enough_memory) */
 };
 
 #endif

@@ -13,12 +13,17 @@
  *   open=PATH           open(O_RDONLY) and close
  *   repeat=PATH,N       open the same path N times
  *   flood=PREFIX,N      open PREFIX0 .. PREFIX(N-1): N distinct events
+ *   bursts=PREFIX,N,C,MS  the same N opens in bursts of C, MS ms apart (one short
+ *                       argv for a paced flood: every record's Source is the command line)
  *   connect=IP,PORT     TCP connect (IPv4 or IPv6 literal)
  *   landlock-fs[=P1,P2] Landlock: deny reading, writing and executing files
  *                       except beneath P1, P2... (read+execute)
  *   landlock-net        Landlock: deny every TCP connect and bind
  *   landlock-log-exec   make the next landlock-* log denials after exec too
  *                       (LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, ABI >= 7)
+ *   chown=PATH,UID      chown(PATH, UID, -1): needs CAP_CHOWN unless UID is ours
+ *   rawsock             socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) and close: needs CAP_NET_RAW
+ *   capdrop=N           drop capability N from the effective and permitted sets
  *   sleep=MS
  *   -- PROG ARG...      execv PROG (same pid)
  * The first line is {"step":"start","pid":N}. Exit status 0, or 2 when a step
@@ -28,6 +33,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +148,17 @@ static long landlock(int net, char *allow)
 	return 0;
 }
 
+static long do_capdrop(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+	if (cap < 0 || cap >= 64 || syscall(SYS_capget, &h, d))
+		return cap < 0 || cap >= 64 ? -EINVAL : -errno;
+	d[cap / 32].effective &= ~(1u << (cap % 32));
+	d[cap / 32].permitted &= ~(1u << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
 static int step(char *s)
 {
 	char *arg = strchr(s, '=');
@@ -183,6 +201,27 @@ static int step(char *s)
 		result(s, a, r);
 		return 0;
 	}
+	if (!strcmp(s, "bursts") && arg) {
+		char prefix[256], path[4096];
+		long chunk = 0, ms = 0;
+		const char *c1 = strchr(arg, ',');
+		if (!c1 || (size_t)(c1 - arg) >= sizeof(prefix) || sscanf(c1 + 1, "%ld,%ld,%ld", &n, &chunk, &ms) != 3 || n < 0 || chunk < 1 || ms < 0) {
+			result(s, a, -EINVAL);
+			return 2;
+		}
+		memcpy(prefix, arg, (size_t)(c1 - arg));
+		prefix[c1 - arg] = 0;
+		for (long i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s%ld_%ld", prefix, i / chunk, i % chunk);
+			r = open_once(path);
+			if ((i + 1) % chunk == 0 && i + 1 < n && ms > 0) {
+				struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+				nanosleep(&ts, NULL);
+			}
+		}
+		result(s, a, r);
+		return 0;
+	}
 	if (!strcmp(s, "connect") && arg) {
 		char copy[256];
 		snprintf(copy, sizeof(copy), "%s", arg);
@@ -197,6 +236,27 @@ static int step(char *s)
 	if (!strcmp(s, "landlock-log-exec")) {
 		restrict_flags |= LL_RESTRICT_SELF_LOG_NEW_EXEC_ON;
 		return 0;
+	}
+	if (!strcmp(s, "chown") && arg) {
+		char copy[4096];
+		snprintf(copy, sizeof(copy), "%s", arg);
+		const char *path = split_n(copy, &n);
+		r = path && chown(path, n, -1) ? -errno : path ? 0 : -EINVAL;
+		result(s, a, r);
+		return 0;
+	}
+	if (!strcmp(s, "rawsock")) {
+		int fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+		r = fd < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		result(s, a, r);
+		return 0;
+	}
+	if (!strcmp(s, "capdrop") && arg) {
+		r = do_capdrop(atoi(arg));
+		result(s, a, r);
+		return r ? 2 : 0;
 	}
 	if (!strcmp(s, "sleep") && arg) {
 		struct timespec ts = { atol(arg) / 1000, (atol(arg) % 1000) * 1000000L };
