@@ -180,6 +180,9 @@ export class Agent {
         ...(s.binDir || s.ringbufKb ? { sensor: { ...(s.binDir ? { binDir: s.binDir } : {}), ...(s.ringbufKb ? { ringbufKb: s.ringbufKb } : {}) } } : {}),
         ...(s.maxRecords ? { maxRecords: s.maxRecords } : {}),
       });
+      // Watch the instances this agent adopts (still running from before a restart) now, not at
+      // the sensor's first periodic sync 2 s later: their events from here on are seen.
+      await this.#sensor?.sync().catch((e: unknown) => log.warn(`sensor: first sync failed: ${e instanceof Error ? e.message : String(e)}`));
     }
     log.info(`agent ready`, {
       node: identity.nodeId,

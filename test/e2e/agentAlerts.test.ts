@@ -96,6 +96,10 @@ describe("kernel alerts from the agent's sensor", () => {
       expect(runningPid(device, "reader")).toBe(pid);
       agent = start(false);
       await waitFor("the restarted agent watches reader", () => agent.events().some((e) => e.msg === "sensor: watching reader"), { context });
+      // ... before it says it is ready (the first sync runs at start), not at a periodic sync later.
+      const order = agent.events().map((e) => e.msg);
+      expect(order.indexOf("sensor: watching reader")).toBeGreaterThanOrEqual(0);
+      expect(order.indexOf("sensor: watching reader")).toBeLessThan(order.indexOf("agent ready"));
       const before = new Set(first.map((a) => a.id));
       await waitFor("new alerts after the restart", async () => (await refusedAtHub()).filter((a) => !before.has(a.id)).length >= 2, { context });
       expect(runningPid(device, "reader")).toBe(pid);
