@@ -9,16 +9,13 @@
  * runc, busybox-static, gcc (static helpers), wrk and nsenter. `--tiny` uses
  * the smoke test's iteration counts: it checks the harness, not the speed.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { repoRoot } from "../src/core/paths.js";
-import { probeHost } from "../src/native/probe.js";
-import { ImageStore } from "../src/runtime/imageStore.js";
-import { buildConformanceImage } from "../test/conformance/harness/image.js";
 import { fmt, FULL, median, runRounds, summarize, table, TINY, type Round, type Sizes, type Summary } from "./lib/measure.js";
-import { bareTarget, confinedTarget, REALISTIC_POLICY } from "./lib/targets.js";
+import { bareTarget, confinedTarget, REALISTIC_POLICY, withBenchContext } from "./lib/targets.js";
 
 export interface BenchOptions {
   readonly rounds: number;
@@ -34,23 +31,11 @@ export interface BenchResult {
 
 /** Runs everything in a private data directory (its own image store and runc state), removed afterwards. */
 export async function runConfinementBench(o: BenchOptions): Promise<BenchResult> {
-  if (process.getuid?.() !== 0) throw new Error("the benchmark runs containers: run it as root");
-  const previous = process.env.PALISADE_DATA_DIR;
-  const dataDir = mkdtempSync(join(tmpdir(), "palisade-bench-"));
-  process.env.PALISADE_DATA_DIR = dataDir;
-  try {
-    const store = ImageStore.open();
-    const image = await buildConformanceImage(store);
-    const features = await probeHost();
-    const ctx = { store, image, features };
+  return withBenchContext(async (ctx) => {
     const rounds = await runRounds({ confined: confinedTarget(ctx), bare: bareTarget(ctx) }, o.sizes, o.rounds, o.log);
     const summaries = summarize(rounds);
     return { rounds, summaries, markdown: markdown(summaries, rounds, o) };
-  } finally {
-    if (previous === undefined) delete process.env.PALISADE_DATA_DIR;
-    else process.env.PALISADE_DATA_DIR = previous;
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
 
 function markdown(summaries: readonly Summary[], rounds: readonly Round[], o: BenchOptions): string {

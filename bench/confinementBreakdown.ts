@@ -38,13 +38,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { OciSpec } from "../src/compiler/index.js";
-import { probeHost } from "../src/native/probe.js";
 import { bundleLayout, workloadId } from "../src/runtime/bundle.js";
-import { ImageStore } from "../src/runtime/imageStore.js";
 import { runWorkload } from "../src/runtime/workloads.js";
-import { buildConformanceImage, OPENBENCH, STAMP, WWW_FILE } from "../test/conformance/harness/image.js";
+import { OPENBENCH, STAMP, WWW_FILE } from "../test/conformance/harness/image.js";
 import { fmt, median } from "./lib/measure.js";
-import { bareTarget, benchWorkload, type BenchContext } from "./lib/targets.js";
+import { bareTarget, benchWorkload, withBenchContext, type BenchContext } from "./lib/targets.js";
 
 /** Edits applied to the confined bundle: the spec, and the launcher's config text. */
 interface Variant {
@@ -181,13 +179,7 @@ export async function runBreakdown(o: {
   variants: readonly Variant[];
   log?: (l: string) => void;
 }): Promise<BreakdownRow[]> {
-  if (process.getuid?.() !== 0) throw new Error("the benchmark runs containers: run it as root");
-  const previous = process.env.PALISADE_DATA_DIR;
-  const dataDir = mkdtempSync(join(tmpdir(), "palisade-bench-"));
-  process.env.PALISADE_DATA_DIR = dataDir;
-  try {
-    const store = ImageStore.open();
-    const ctx: BenchContext = { store, image: await buildConformanceImage(store), features: await probeHost() };
+  return withBenchContext(async (ctx) => {
     const sides: (Variant | "bare")[] = [...o.variants, "bare"];
     const key = (s: Variant | "bare") => (s === "bare" ? "bare" : s.name);
     const samples = new Map<string, number[]>(sides.map((s) => [key(s), []]));
@@ -212,11 +204,7 @@ export async function runBreakdown(o: {
       o.log?.(`round ${r + 1}/${o.rounds}: ${[...round].map(([k, x]) => `${k} ${fmt(x)}`).join(", ")} ${o.metric === "open" ? "ns/op" : "ms"}`);
     }
     return sides.map((s) => ({ name: key(s), what: s === "bare" ? "bare runc (reference)" : s.what, value: median(samples.get(key(s))!), ratio: median(ratios.get(key(s))!) }));
-  } finally {
-    if (previous === undefined) delete process.env.PALISADE_DATA_DIR;
-    else process.env.PALISADE_DATA_DIR = previous;
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
 
 export function breakdownTable(rows: readonly BreakdownRow[], metric: BreakdownMetric): string {

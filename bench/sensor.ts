@@ -24,12 +24,9 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { nativeBuildDir, repoRoot } from "../src/core/paths.js";
-import { probeHost } from "../src/native/probe.js";
 import { combinePolicies, evaluate } from "../src/policy/index.js";
-import { ImageStore } from "../src/runtime/imageStore.js";
 import { runWorkload, type CreatedWorkload } from "../src/runtime/workloads.js";
 import { cgroup2Mount } from "../src/sensor/cgroup.js";
-import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
 import { EventPipeline } from "../src/sensor/eventPipeline.js";
 import { parseSensorLine, type SensorEvent } from "../src/sensor/events.js";
 import { encodeRecord, EventStore, type EncodedRecord } from "../src/sensor/eventStore.js";
@@ -39,9 +36,9 @@ import { packRows } from "../src/sensor/storeWriter.js";
 import { toKubeArmor, type KubeArmorLog } from "../src/sensor/kubearmor.js";
 import { operationOf } from "../src/sensor/logOperation.js";
 import { ProcessTable } from "../src/sensor/processTable.js";
-import { buildConformanceImage } from "../test/conformance/harness/image.js";
 import { execBench, FULL, median, openBench, TINY, type Sample, type Sizes } from "./lib/measure.js";
-import { benchWorkload, type BenchContext, type Target } from "./lib/targets.js";
+import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
+import { benchWorkload, withBenchContext, type BenchContext, type Target } from "./lib/targets.js";
 
 const HELPER = join(nativeBuildDir(), "palisade-sensor-testhelper");
 
@@ -169,38 +166,32 @@ interface OverheadRow {
 }
 
 export async function overhead(rounds: number, sizes: Sizes, log: (l: string) => void): Promise<{ rows: OverheadRow[]; dropped: number; stored: number }> {
-  const previous = process.env.PALISADE_DATA_DIR;
-  const dataDir = mkdtempSync(join(tmpdir(), "palisade-sensorbench-"));
-  process.env.PALISADE_DATA_DIR = dataDir;
-  const store = EventStore.open(join(dataDir, "events.db"));
-  const pipeline = await EventPipeline.start({ store, log });
-  try {
-    const imgStore = ImageStore.open();
-    const ctx: BenchContext = { store: imgStore, image: await buildConformanceImage(imgStore), features: await probeHost() };
-    const off = sensorTarget(ctx, undefined);
-    const on = sensorTarget(ctx, pipeline);
-    const rows: OverheadRow[] = [];
-    for (let r = 0; r < rounds; r++) {
-      for (const [metric, bench] of [["open", openBench], ["exec", execBench]] as const) {
-        // Alternate which goes first so drift (thermal, page cache) does not favour one side.
-        const first = r % 2 === 0 ? off : on;
-        const a = await bench(first, sizes);
-        const b = await bench(first === off ? on : off, sizes);
-        const row = { metric, off: first === off ? a : b, on: first === off ? b : a };
-        rows.push(row);
-        log(`round ${r + 1} ${metric}: off ${row.off.value.toFixed(0)}/s, on ${row.on.value.toFixed(0)}/s (${((row.off.value / row.on.value - 1) * 100).toFixed(1)} %)`);
+  return withBenchContext(async (ctx, dataDir) => {
+    const store = EventStore.open(join(dataDir, "events.db"));
+    const pipeline = await EventPipeline.start({ store, log });
+    try {
+      const off = sensorTarget(ctx, undefined);
+      const on = sensorTarget(ctx, pipeline);
+      const rows: OverheadRow[] = [];
+      for (let r = 0; r < rounds; r++) {
+        for (const [metric, bench] of [["open", openBench], ["exec", execBench]] as const) {
+          // Alternate which goes first so drift (thermal, page cache) does not favour one side.
+          const first = r % 2 === 0 ? off : on;
+          const a = await bench(first, sizes);
+          const b = await bench(first === off ? on : off, sizes);
+          const row = { metric, off: first === off ? a : b, on: first === off ? b : a };
+          rows.push(row);
+          log(`round ${r + 1} ${metric}: off ${row.off.value.toFixed(0)}/s, on ${row.on.value.toFixed(0)}/s (${((row.off.value / row.on.value - 1) * 100).toFixed(1)} %)`);
+        }
       }
+      const s = await pipeline.flush();
+      log(`pipeline: ${JSON.stringify(s)}`);
+      return { rows, dropped: s.dropped, stored: s.stored };
+    } finally {
+      await pipeline.close();
+      store.close();
     }
-    const s = await pipeline.flush();
-    log(`pipeline: ${JSON.stringify(s)}`);
-    return { rows, dropped: s.dropped, stored: s.stored };
-  } finally {
-    await pipeline.close();
-    store.close();
-    if (previous === undefined) delete process.env.PALISADE_DATA_DIR;
-    else process.env.PALISADE_DATA_DIR = previous;
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+  });
 }
 
 /**

@@ -11,13 +11,14 @@
  * Run it with node flags to compare V8 settings, e.g.
  *   node --no-opt --no-sparkplug --import tsx bench/sensorReplay.ts
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { combinePolicies } from "../src/policy/index.js";
 import { EventPipeline } from "../src/sensor/eventPipeline.js";
 import { EventStore } from "../src/sensor/eventStore.js";
+import { threadCpuSeconds } from "./lib/procStats.js";
 
 const { values: opt } = parseArgs({ options: { events: { type: "string", default: "100000" }, batch: { type: "string", default: "2000" } } });
 const N = Number(opt.events);
@@ -47,16 +48,6 @@ done
 );
 chmodSync(join(dir, "palisade-sensor"), 0o755);
 
-function threadCpuMs(): Map<string, number> {
-  return new Map(
-    readdirSync("/proc/self/task").map((t) => {
-      const st = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
-      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-      return [`${t} ${st.slice(st.indexOf("(") + 1, st.lastIndexOf(")"))}`, (Number(f[11]) + Number(f[12])) * 10] as const;
-    }),
-  );
-}
-
 const store = EventStore.open(join(dir, "events.db"), { maxRecords: 10 * N });
 let stored = 0;
 let last = 0;
@@ -69,15 +60,15 @@ const pipeline = await EventPipeline.start({
     last = performance.now();
   },
 });
-const threads0 = threadCpuMs();
+const threads0 = threadCpuSeconds(process.pid);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await pipeline.watch({ name: "replay", cgroupPath: "/sys/fs/cgroup", containerId: "replay", containerName: "replay", namespace: "default", labels: { app: "replay" }, image: "app", effective: combinePolicies([], { app: "replay" }, { namespace: "default" }), auditOnly: false });
 while (stored < N + 1) await new Promise((r) => setTimeout(r, 5));
 const cpu = process.cpuUsage(cpu0);
-for (const [k, v] of threadCpuMs()) {
+for (const [k, v] of threadCpuSeconds(process.pid)) {
   const used = v - (threads0.get(k) ?? 0);
-  if (used >= 0.02 * ((cpu.user + cpu.system) / 1000)) console.log(`thread ${k}: ${((used * 1000) / N).toFixed(1)} µs/event`);
+  if (used * 1e6 >= 0.02 * (cpu.user + cpu.system)) console.log(`thread ${k}: ${((used * 1e6) / N).toFixed(1)} µs/event`);
 }
 console.log(`replayed ${N.toLocaleString("en")} events: ${Math.round(N / ((last - t0) / 1000)).toLocaleString("en")} /s, Node CPU ${((cpu.user + cpu.system) / N).toFixed(1)} µs/event (all threads)`);
 await pipeline.close();

@@ -13,16 +13,38 @@ import { readdirSync, readFileSync } from "node:fs";
 
 export const CLK_TCK = 100;
 
-/** utime+stime of one process in seconds, or undefined when it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
+/** utime+stime in seconds from a stat file (/proc/PID/stat or /proc/PID/task/TID/stat), or undefined when it is gone. */
+function statCpuSeconds(path: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = readFileSync(path, "utf8");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // After ")" the first field is state (field 3), so utime (14) is index 11 and stime (15) index 12.
     return (Number(f[11]) + Number(f[12])) / CLK_TCK;
   } catch {
     return undefined;
   }
+}
+
+/** utime+stime of one process in seconds, or undefined when it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** utime+stime of each thread of a process in seconds, keyed "TID comm" (threads that are gone are left out). */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const cpu = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    const comm = commOf(Number(tid));
+    if (cpu !== undefined) out.set(`${tid} ${comm ?? "?"}`, cpu);
+  }
+  return out;
 }
 
 /** VmRSS of one process in MiB, or undefined when it is gone (or a kernel thread). */

@@ -11,20 +11,43 @@
  * Both run a command to completion (run) or keep a server up (serve) so
  * the caller can enter its network namespace.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PalisadeError } from "../../src/core/errors.js";
 import type { HostFeatures } from "../../src/native/hostFeatures.js";
+import { probeHost } from "../../src/native/probe.js";
 import { parseDocuments } from "../../src/policy/index.js";
 import { statePath, workloadId } from "../../src/runtime/bundle.js";
-import type { ImageStore } from "../../src/runtime/imageStore.js";
+import { ImageStore } from "../../src/runtime/imageStore.js";
 import { runWorkload, stopWorkload, type RunResult } from "../../src/runtime/workloads.js";
 import { createBareBundle, destroyBareBundle, runBare, startBare, stopBare } from "../../test/conformance/harness/bareRunc.js";
-import type { ConformanceImage } from "../../test/conformance/harness/image.js";
+import { buildConformanceImage, type ConformanceImage } from "../../test/conformance/harness/image.js";
 
 export interface BenchContext {
   readonly store: ImageStore;
   readonly image: ConformanceImage;
   readonly features: HostFeatures;
+}
+
+/**
+ * Runs `fn` with a BenchContext in a private data directory (its own image
+ * store and runc state; PALISADE_DATA_DIR points there meanwhile), removed
+ * afterwards, the variable restored.
+ */
+export async function withBenchContext<T>(fn: (ctx: BenchContext, dataDir: string) => Promise<T>): Promise<T> {
+  if (process.getuid?.() !== 0) throw new Error("the benchmark runs containers: run it as root");
+  const previous = process.env.PALISADE_DATA_DIR;
+  const dataDir = mkdtempSync(join(tmpdir(), "palisade-bench-"));
+  process.env.PALISADE_DATA_DIR = dataDir;
+  try {
+    const store = ImageStore.open();
+    return await fn({ store, image: await buildConformanceImage(store), features: await probeHost() }, dataDir);
+  } finally {
+    if (previous === undefined) delete process.env.PALISADE_DATA_DIR;
+    else process.env.PALISADE_DATA_DIR = previous;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 export type TargetName = "confined" | "bare";

@@ -28,16 +28,9 @@ export function timeMs(t: string): number {
 
 /** KubeArmor's UpdatedTime: RFC 3339 UTC with exactly six fraction digits; other text unchanged. */
 export function updatedTime(t: string): string {
-  if (t.length === 30 && t.charCodeAt(19) === 46 && t.charCodeAt(29) === 90 && allDigits(t, 20, 29) && RFC3339.test(t)) return `${t.slice(0, 26)}Z`;
+  // The sensor's own form: 19 characters of date and time, "." and nine digits, "Z".
+  if (t.length === 30 && RFC3339.test(t)) return `${t.slice(0, 26)}Z`;
   const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(t);
   if (!m) return t;
   return `${m[1]}.${(m[2] ?? "").padEnd(6, "0").slice(0, 6)}Z`;
-}
-
-function allDigits(t: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = t.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
 }
