@@ -74,6 +74,8 @@ interface VariantResult {
   readonly agentRssMedian: number;
   readonly agentRssMax: number;
   readonly agentCpuPct: number;
+  /** The agent's RSS (MiB) at each sample, in order: growth over the window shows here, not in median/max. */
+  readonly agentRssSeries: readonly number[];
   readonly palisadeRssMax: number;
   /** Sum of the counted processes' largest Pss: what they cost together (shared node pages counted once). */
   readonly palisadePssMax: number;
@@ -230,6 +232,7 @@ async function sample(variant: string, agent: ChildProcess): Promise<VariantResu
     agentRssMedian: agentP.rssMedian,
     agentRssMax: agentP.rssMax,
     agentCpuPct: agentP.cpuPct,
+    agentRssSeries: [...procs.values()].find((p) => p.kind === "agent")!.rss,
     palisadeRssMax: counted.reduce((s, p) => s + p.rssMax, 0),
     palisadePssMax: counted.reduce((s, p) => s + p.pssMax, 0),
     palisadeCpuPct: counted.reduce((s, p) => s + p.cpuPct, 0),

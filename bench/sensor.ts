@@ -9,36 +9,36 @@
  *    (records / time from the helper's start until the last record was
  *    stored) and the drop counters; the highest end-to-end rate with zero
  *    drops and every record stored is the result.
- * 2. Workload overhead, sensor on vs off: bench/lib's open/close and exec
- *    loops in a confined workload (REALISTIC_POLICY), with the pipeline
- *    watching its cgroup or not, interleaved per round; overhead = median
- *    over rounds of (rate off / rate on − 1).
+ * 2. Workload overhead, sensor on vs off, paired (bench/sensorOverhead.ts):
+ *    the open/close and exec loops in one confined workload each
+ *    (REALISTIC_POLICY), in short segments, while the pipeline toggles
+ *    watching its cgroup; overhead = median over on/off pairs of
+ *    (on ns/op ÷ off ns/op − 1), with the interquartile range.
  *
- *   sudo npx tsx bench/sensor.ts [--events N] [--rounds R] [--tiny] [--only throughput|overhead] [--markdown FILE]
+ *   sudo npx tsx bench/sensor.ts [--events N] [--pairs P] [--period-ms MS] [--tiny] [--only throughput|overhead] [--markdown FILE]
  *
  * Needs root, kernel BTF, audit, runc, busybox-static, gcc (static helpers).
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { nativeBuildDir, repoRoot } from "../src/core/paths.js";
 import { combinePolicies, evaluate } from "../src/policy/index.js";
-import { runWorkload, type CreatedWorkload } from "../src/runtime/workloads.js";
 import { cgroup2Mount } from "../src/sensor/cgroup.js";
 import { EventPipeline } from "../src/sensor/eventPipeline.js";
 import { parseSensorLine, type SensorEvent } from "../src/sensor/events.js";
 import { encodeRecord, EventStore, type EncodedRecord } from "../src/sensor/eventStore.js";
 import { timeMs } from "../src/sensor/eventTime.js";
-import { logJson } from "../src/sensor/logJson.js";
-import { packRows } from "../src/sensor/storeWriter.js";
+import { logParts } from "../src/sensor/logJson.js";
+import { packRows } from "../src/sensor/packedBatch.js";
 import { toKubeArmor, type KubeArmorLog } from "../src/sensor/kubearmor.js";
 import { operationOf } from "../src/sensor/logOperation.js";
 import { ProcessTable } from "../src/sensor/processTable.js";
-import { execBench, FULL, median, openBench, TINY, type Sample, type Sizes } from "./lib/measure.js";
+import { PAIRED_FULL, PAIRED_TINY, pairedOverhead, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
 import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
-import { benchWorkload, withBenchContext, type BenchContext, type Target } from "./lib/targets.js";
+import { withBenchContext } from "./lib/targets.js";
 
 const HELPER = join(nativeBuildDir(), "palisade-sensor-testhelper");
 
@@ -83,16 +83,14 @@ export async function throughput(events: number, pacings: readonly Pacing[], log
   const cgroup = join(mount, `palisade-sensor-bench-${process.pid}`);
   mkdirSync(cgroup);
   const store = EventStore.open(join(dir, "events.db"), { maxRecords: 10 * events });
-  let counting: { prefix: string; n: number; last: number } | undefined;
+  // Batches stored since the pacing began: how many records, and when each was committed.
+  let counting: { n: number; batches: { last: number; at: number }[] } | undefined;
   const pipeline = await EventPipeline.start({
     store,
     log,
-    onRecord: (r) => {
-      // r.json: the stored text (reading r.record would parse it, on the pipeline's thread).
-      if (counting && (r.json ?? JSON.stringify(r.record)).includes(`"Resource":"${counting.prefix}`)) {
-        counting.n++;
-        counting.last = performance.now();
-      }
+    onStored: (b) => {
+      counting?.batches.push({ last: b.last, at: performance.now() });
+      if (counting) counting.n += b.last - b.first + 1;
     },
   });
   const rows: ThroughputRow[] = [];
@@ -101,7 +99,9 @@ export async function throughput(events: number, pacings: readonly Pacing[], log
     for (const [i, p] of pacings.entries()) {
       const before = await pipeline.flush();
       const tag = `r${i}`;
-      counting = { prefix: `/nonexistent/${tag}/`, n: 0, last: 0 };
+      const prefix = `/nonexistent/${tag}/`;
+      const seq0 = store.stats().newestSeq ?? 0;
+      counting = { n: 0, batches: [] };
       const sensorPid = childrenOf(process.pid).find((pid) => commOf(pid) === "palisade-sensor");
       const cpu0 = { node: process.cpuUsage(), sensor: sensorPid ? cpuSeconds(sensorPid) ?? 0 : 0, machine: machineCpuSeconds().busy };
       const t0 = performance.now();
@@ -109,6 +109,10 @@ export async function throughput(events: number, pacings: readonly Pacing[], log
       const deadline = performance.now() + 30_000;
       while (counting.n < events && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const after = await pipeline.flush();
+      // Exactly this pacing's records (the helper's exec and the like are not counted), and when the last was committed.
+      const mine = store.query({ afterSeq: seq0 }).filter((r) => typeof r.record.Resource === "string" && r.record.Resource.startsWith(prefix));
+      const lastSeq = mine.at(-1)?.seq ?? 0;
+      const lastAt = counting.batches.find((b) => b.last >= lastSeq)?.at ?? performance.now();
       const nodeCpu = process.cpuUsage(cpu0.node);
       const row: ThroughputRow = {
         ...p,
@@ -119,8 +123,8 @@ export async function throughput(events: number, pacings: readonly Pacing[], log
           machine: ((machineCpuSeconds().busy - cpu0.machine) * 1e6) / events,
         },
         offered: events / (run.ms / 1000),
-        endToEnd: counting.n / ((counting.last - t0) / 1000),
-        stored: counting.n,
+        endToEnd: mine.length / ((lastAt - t0) / 1000),
+        stored: mine.length,
         dropped: after.dropped - before.dropped,
       };
       rows.push(row);
@@ -139,54 +143,30 @@ export async function throughput(events: number, pacings: readonly Pacing[], log
   return rows;
 }
 
-/** A confined workload, watched by `pipeline` or not. */
-function sensorTarget(ctx: BenchContext, pipeline: EventPipeline | undefined): Target {
-  return {
-    name: "confined",
-    async run(argv) {
-      const onCreated = pipeline
-        ? async (c: CreatedWorkload) =>
-            pipeline.watch({ name: c.name, cgroupPath: c.cgroupPath!, containerId: c.id, containerName: c.name, namespace: c.namespace, labels: c.labels, image: c.image, effective: c.effective, auditOnly: false, ...(c.launcher ? { setupExecs: [c.launcher] } : {}) })
-        : undefined;
-      const r = await runWorkload({ ...benchWorkload("bench-sensor", ctx.image.ref, argv), features: ctx.features, store: ctx.store, stdio: "pipe", timeoutMs: 600_000, ...(onCreated ? { onCreated } : {}) });
-      if (pipeline) await pipeline.unwatch("bench-sensor");
-      if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${r.exitCode}: ${r.stderr.trim()}`);
-      return r.stdout;
-    },
-    serve() {
-      throw new Error("not used");
-    },
-  };
+/** The paired measurement (bench/sensorOverhead.ts) of both loops, plus the pipeline's totals and the load before/after. */
+export interface OverheadResult {
+  readonly results: readonly PairedResult[];
+  readonly dropped: number;
+  readonly stored: number;
+  readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
 }
 
-interface OverheadRow {
-  readonly metric: "open" | "exec";
-  readonly off: Sample;
-  readonly on: Sample;
-}
-
-export async function overhead(rounds: number, sizes: Sizes, log: (l: string) => void): Promise<{ rows: OverheadRow[]; dropped: number; stored: number }> {
+export async function overhead(o: PairedOptions, log: (l: string) => void): Promise<OverheadResult> {
   return withBenchContext(async (ctx, dataDir) => {
     const store = EventStore.open(join(dataDir, "events.db"));
     const pipeline = await EventPipeline.start({ store, log });
+    const before = loadavg();
     try {
-      const off = sensorTarget(ctx, undefined);
-      const on = sensorTarget(ctx, pipeline);
-      const rows: OverheadRow[] = [];
-      for (let r = 0; r < rounds; r++) {
-        for (const [metric, bench] of [["open", openBench], ["exec", execBench]] as const) {
-          // Alternate which goes first so drift (thermal, page cache) does not favour one side.
-          const first = r % 2 === 0 ? off : on;
-          const a = await bench(first, sizes);
-          const b = await bench(first === off ? on : off, sizes);
-          const row = { metric, off: first === off ? a : b, on: first === off ? b : a };
-          rows.push(row);
-          log(`round ${r + 1} ${metric}: off ${row.off.value.toFixed(0)}/s, on ${row.on.value.toFixed(0)}/s (${((row.off.value / row.on.value - 1) * 100).toFixed(1)} %)`);
-        }
+      const results: PairedResult[] = [];
+      for (const loop of ["open", "exec"] as const) {
+        const r = await pairedOverhead(ctx, pipeline, loop, o, log);
+        results.push(r);
+        log(`${loop}: ${r.pairs.length} pairs in ${r.seconds.toFixed(0)} s (segments kept ${r.segments.kept}, discarded ${r.segments.discarded}); off ${r.offNs.toFixed(0)} ns/op, on ${r.onNs.toFixed(0)} ns/op; overhead median ${r.median.toFixed(1)} %, IQR ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} %`);
+        log(`${loop} per pair (%): ${r.pairs.map((p) => p.pct.toFixed(1)).join(" ")}`);
       }
       const s = await pipeline.flush();
       log(`pipeline: ${JSON.stringify(s)}`);
-      return { rows, dropped: s.dropped, stored: s.stored };
+      return { results, dropped: s.dropped, stored: s.stored, load: { before, after: loadavg() } };
     } finally {
       await pipeline.close();
       store.close();
@@ -198,7 +178,7 @@ export async function overhead(rounds: number, sizes: Sizes, log: (l: string) =>
  * Where the pipeline's time goes, per event, on synthetic file-open lines
  * (no kernel): each stage run over the whole set, µs per event. The log path
  * (what these events take: no policy rule speaks about them) is parse →
- * enrich → logJson → pack for the store worker → store; the alert path
+ * enrich → logParts → pack for the store worker → store; the alert path
  * (toKubeArmor → operationOf → evaluate → JSON) is timed on the same events
  * for comparison.
  */
@@ -217,8 +197,8 @@ export function stageCosts(n = 50_000): Record<string, number> {
   };
   const [evs, parse] = time(() => lines.map((l) => (parseSensorLine(l) as { event: SensorEvent }).event));
   const [enriched, enrich] = time(() => evs.map((e) => (table.observe(e), table.enrich(e))));
-  const [json, logJsonUs] = time(() => enriched.map((e) => logJson(e, mapOpts)!));
-  const encoded: EncodedRecord[] = json.map((j, i) => [timeMs(enriched[i]!.time), "log", "x", j]);
+  const [parts, logJsonUs] = time(() => enriched.map((e) => logParts(e, mapOpts)!));
+  const encoded: EncodedRecord[] = parts.map((p, i) => [timeMs(enriched[i]!.time), "log", "x", p.json, p.at, p.fragment]);
   const [, pack] = time(() => {
     for (let i = 0; i < n; i += 2000) packRows(encoded.slice(i, i + 2000));
   });
@@ -236,7 +216,7 @@ export function stageCosts(n = 50_000): Record<string, number> {
   return {
     parse,
     enrich,
-    "logJson (log path)": logJsonUs,
+    "logParts (log path)": logJsonUs,
     "pack (log path)": pack,
     "alert path: toKubeArmor": map,
     "alert path: operationOf": operation,
@@ -249,13 +229,29 @@ export function stageCosts(n = 50_000): Record<string, number> {
 /** Slowest first; the sweep stops after two pacings in a row lost events (faster ones would too). */
 const PACINGS: readonly Pacing[] = [250, 120, 70, 40, 20, 12, 8, 5, 2, 0].map((sleepMs) => ({ chunk: 1000, sleepMs }));
 
-function markdown(tp: readonly ThroughputRow[], oh: Awaited<ReturnType<typeof overhead>>, stages: Record<string, number>, cmd: string): string {
+/** The overhead part of the report: one row per loop, the verdicts, the load the run saw. */
+function overheadMarkdown(oh: OverheadResult | undefined): string[] {
+  if (!oh) return [];
+  const o = oh.results[0];
+  const unit = (l: string, ns: number) => (l === "open" ? `${Math.round(ns).toLocaleString("en")} ns` : `${(ns / 1000).toFixed(0)} µs`);
+  return [
+    `**Workload overhead, sensor on vs off, paired** (bench/sensorOverhead.ts: one confined workload per loop runs short segments while the pipeline toggles watching its cgroup every period; segments across a toggle discarded; adjacent on/off periods paired; overhead = on ns/op ÷ off ns/op − 1, median over pairs; ${o ? `${o.seconds.toFixed(0)} s for the open loop` : ""}):`,
+    "",
+    "| loop | pairs | off (median ns/op) | on (median ns/op) | overhead: median | IQR (25–75 %) | goal ≤ 5 % |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...oh.results.map((r) => `| ${r.loop === "open" ? "open+close (same file)" : "exec (sh → /bin/true)"} | ${r.pairs.length} | ${unit(r.loop, r.offNs)} | ${unit(r.loop, r.onNs)} | **${r.median.toFixed(1)} %** | ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} % | ${r.median <= 5 ? "met" : "NOT met"} |`),
+    "",
+    `Load average before ${oh.load.before.map((x) => x.toFixed(2)).join(" ")}, after ${oh.load.after.map((x) => x.toFixed(2)).join(" ")}. The pipeline stored ${oh.stored.toLocaleString("en")} records during the overhead runs with ${oh.dropped} dropped.`,
+    "",
+  ];
+}
+
+function markdown(tp: readonly ThroughputRow[], oh: OverheadResult | undefined, stages: Record<string, number>, cmd: string): string {
   const logPath = Object.entries(stages).filter(([k]) => !k.startsWith("alert path"));
   const totalUs = logPath.reduce((a, [, v]) => a + v, 0);
   const mainUs = logPath.reduce((a, [k, v]) => (k.includes("worker") ? a : a + v), 0);
   const clean = tp.filter((r) => r.dropped === 0 && r.stored === r.events);
   const best = clean.reduce<ThroughputRow | undefined>((b, r) => (!b || r.endToEnd > b.endToEnd ? r : b), undefined);
-  const pct = (m: "open" | "exec") => median(oh.rows.filter((r) => r.metric === m).map((r) => (r.off.value / r.on.value - 1) * 100));
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   return [
     `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}. Command: \`${cmd}\`.`,
@@ -268,23 +264,13 @@ function markdown(tp: readonly ThroughputRow[], oh: Awaited<ReturnType<typeof ov
     "",
     best ? `Highest end-to-end rate with zero drops: **${Math.round(best.endToEnd).toLocaleString("en")} events/s** (goal ≥ 50,000: ${best.endToEnd >= 50_000 ? "met" : "NOT met"}).` : "No pacing ran without drops (goal NOT met).",
     "",
-    `**Workload overhead, sensor on vs off** (${oh.rows.length / 2} rounds, interleaved; bench/lib open/close and exec loops in a confined workload; overhead = rate off / rate on − 1, median):`,
-    "",
-    "| loop | off (median) | on (median) | overhead |",
-    "| --- | ---: | ---: | ---: |",
-    ...(["open", "exec"] as const).map((m) => {
-      const rs = oh.rows.filter((r) => r.metric === m);
-      const unit = m === "open" ? "open+close/s" : "exec/s";
-      return `| ${m} | ${Math.round(median(rs.map((r) => r.off.value))).toLocaleString("en")} ${unit} | ${Math.round(median(rs.map((r) => r.on.value))).toLocaleString("en")} ${unit} | ${pct(m).toFixed(1)} % |`;
-    }),
-    "",
+    ...overheadMarkdown(oh),
     `**Where the time goes** (Node, per event, synthetic open lines, one stage at a time; log path on the pipeline thread ${mainUs.toFixed(1)} µs ≈ ${Math.round(1e6 / mainUs).toLocaleString("en")} events/s on one core, the store worker ${(totalUs - mainUs).toFixed(1)} µs on another, before the kernel side and the workload take their share of the 2 cores):`,
     "",
     `| ${Object.keys(stages).join(" | ")} |`,
     `| ${Object.keys(stages).map(() => "---:").join(" | ")} |`,
     `| ${Object.values(stages).map((v) => `${v.toFixed(1)} µs`).join(" | ")} |`,
     "",
-    `Goal ≤ 5 %: open ${pct("open") <= 5 ? "met" : "NOT met"}, exec ${pct("exec") <= 5 ? "met" : "NOT met"}. The pipeline stored ${oh.stored.toLocaleString("en")} records during the overhead runs with ${oh.dropped} dropped.`,
   ].join("\n");
 }
 
@@ -296,12 +282,13 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   const tiny = argv.includes("--tiny");
   const events = Number(arg("--events") ?? (tiny ? 5000 : 200_000));
-  const rounds = Number(arg("--rounds") ?? (tiny ? 1 : 5));
+  const base = tiny ? PAIRED_TINY : PAIRED_FULL;
+  const paired: PairedOptions = { ...base, pairs: Number(arg("--pairs") ?? base.pairs), periodMs: Number(arg("--period-ms") ?? base.periodMs) };
   const out = arg("--markdown") ?? join(repoRoot(), "build", "bench", "sensor.md");
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const only = arg("--only");
   const tp = only === "overhead" ? [] : await throughput(events, tiny ? PACINGS.slice(-2) : PACINGS, log);
-  const oh = only === "throughput" ? { rows: [], dropped: 0, stored: 0 } : await overhead(rounds, tiny ? TINY : FULL, log);
+  const oh = only === "throughput" ? undefined : await overhead(paired, log);
   const stages = stageCosts();
   log(`stages (µs/event): ${JSON.stringify(stages)}`);
   const md = markdown(tp, oh, stages, `sudo npx tsx bench/sensor.ts ${argv.join(" ")}`.trim());

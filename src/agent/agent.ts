@@ -21,7 +21,6 @@
  * and a broken local state at start.
  */
 import { PalisadeError } from "../core/errors.js";
-import { parseBundleBytes } from "../core/signing/bundleFormat.js";
 import { agentAlert, eventAlertId, type AgentEvent } from "./agentAlerts.js";
 import { acquireAgentLock } from "./agentLock.js";
 import type { AgentSensor } from "./agentSensor.js";
@@ -30,11 +29,11 @@ import { agentPaths, ensureAgentDirs, type AgentPaths } from "./agentPaths.js";
 import { AgentStore, type AcceptedWorkload, type Identity } from "./agentStore.js";
 import { Backoff, jittered } from "./backoff.js";
 import { BundleCache } from "./bundleCache.js";
+import { factsOfAccepted, inspectBundle, type BundleFacts } from "./bundleFacts.js";
 import { verifyBundle } from "./bundleVerifier.js";
 import { parseDesiredState } from "./desiredStateDoc.js";
 import { syncDesiredState, type RevokedKeyMode, type SyncResult } from "./desiredStateSync.js";
 import { ensureEnrolled } from "./ensureEnrolled.js";
-import { workloadOfEnvelope } from "./bundleWorkload.js";
 import { NodeHubClient } from "./hubClient.js";
 import { isTransient } from "./hubHttp.js";
 import { ProcessInstanceRuntime, type InstanceRuntime } from "./instanceRuntime.js";
@@ -61,6 +60,13 @@ export interface AgentOptions {
   readonly log: AgentLog;
   /** argv prefix that runs the palisade CLI (for `palisade agent exec` supervisors). */
   readonly command?: readonly string[];
+  /**
+   * Parse bundles in a short-lived child (`<command> agent inspect-bundle`),
+   * not in the agent: the YAML parsers then never load into the long-lived
+   * process (bundleFacts.ts). The CLI sets it; without it (tests, library
+   * use) bundles are parsed in-process.
+   */
+  readonly inspectInChild?: boolean;
   /** Tests substitute the runtime. */
   readonly runtime?: (paths: AgentPaths, store: AgentStore) => InstanceRuntime;
   readonly hostname?: string;
@@ -155,7 +161,7 @@ export class Agent {
     this.identity = identity;
     this.#client = new NodeHubClient(identity.hubUrl, identity.nodeId, key.privateKey);
     this.#sender = new OutboxSender(this.outbox, (kind, items) => this.#client.deliver(kind, items), log);
-    const command = this.opts.command ?? [process.execPath, ...process.execArgv, process.argv[1] ?? ""];
+    const command = this.#command();
     const runtime = this.opts.runtime?.(this.paths, this.store) ?? new ProcessInstanceRuntime(this.paths, this.store, { command, stopGraceMs: this.opts.stopGraceMs ?? 10_000 });
     this.#reconciler = new Reconciler({
       store: this.store,
@@ -165,7 +171,7 @@ export class Agent {
       nodeId: identity.nodeId,
       ...(this.opts.maxRestartDelayMs ? { restartMaxMs: this.opts.maxRestartDelayMs, restartBaseMs: Math.min(1000, this.opts.maxRestartDelayMs) } : {}),
     });
-    this.#loadVerifiedCache();
+    await this.#loadVerifiedCache();
     if (this.opts.sensor) {
       const s = typeof this.opts.sensor === "object" ? this.opts.sensor : {};
       // Loaded only when asked for: the pipeline (policy evaluation, events.db) is most of what an agent --no-sensor saves.
@@ -177,6 +183,7 @@ export class Agent {
         outbox: this.outbox,
         log,
         nodeId: identity.nodeId,
+        factsOf: (digest) => this.#factsOf(digest),
         ...(s.binDir || s.ringbufKb ? { sensor: { ...(s.binDir ? { binDir: s.binDir } : {}), ...(s.ringbufKb ? { ringbufKb: s.ringbufKb } : {}) } } : {}),
         ...(s.maxRecords ? { maxRecords: s.maxRecords } : {}),
       });
@@ -194,8 +201,25 @@ export class Agent {
     });
   }
 
+  #command(): readonly string[] {
+    return this.opts.command ?? [process.execPath, ...process.execArgv, process.argv[1] ?? ""];
+  }
+
+  /** Parses a verified bundle into its facts (in a child when asked: see AgentOptions.inspectInChild). */
+  #inspect(bytes: Buffer, digest: string): Promise<BundleFacts> {
+    return inspectBundle(bytes, digest, {
+      ...(this.opts.inspectInChild ? { command: this.#command() } : {}),
+      onFallback: (why) => this.opts.log.warn(`parsing bundle ${digest} in the agent: the inspect-bundle child could not (${why})`),
+    });
+  }
+
+  /** The facts of an accepted bundle, stored at acceptance or parsed again (bundleFacts.ts). */
+  #factsOf(digest: string): Promise<BundleFacts> {
+    return factsOfAccepted({ store: this.store, cache: this.cache, inspect: (b, d) => this.#inspect(b, d) }, digest);
+  }
+
   /** At start: re-verify every cached bundle before anything runs from it (the hub may be unreachable). */
-  #loadVerifiedCache(): void {
+  async #loadVerifiedCache(): Promise<void> {
     const revoked = this.store.revokedKeys();
     const keep: AcceptedWorkload[] = [];
     for (const a of this.store.accepted()) {
@@ -203,6 +227,7 @@ export class Agent {
       try {
         if (!bytes) throw new PalisadeError("AGENT_STATE", `bundle ${a.digest} for ${a.deployment} is missing from the cache or corrupt`, { hint: "it is fetched again from the hub" });
         verifyBundle(bytes, a, { pinnedKey: (id) => this.store.pinnedKey(id), isRevoked: (id) => revoked.has(id), versionMark: (n) => this.store.versionMark(n) }, { allowRevoked: this.opts.onRevokedKey === "keep" });
+        await this.#factsOf(a.digest);
         keep.push(a);
       } catch (err) {
         this.opts.log.error(`not running ${a.deployment} from the cache`, err);
@@ -213,7 +238,7 @@ export class Agent {
       this.store.replaceAccepted(keep);
       this.store.setMeta("desired_etag", undefined);
     }
-    this.#updateDesired();
+    await this.#updateDesired();
   }
 
   /** Runs until stop(); rejects only when the node was revoked. */
@@ -279,12 +304,13 @@ export class Agent {
       cache: this.cache,
       fetchBundle: (digest) => this.#client.bundle(digest),
       onRevokedKey: this.opts.onRevokedKey,
+      inspect: (bytes, digest) => this.#inspect(bytes, digest),
     });
-    this.#afterSync(result);
+    await this.#afterSync(result);
     if (!result.complete) throw result.transientErrors[0]!;
   }
 
-  #afterSync(r: SyncResult): void {
+  async #afterSync(r: SyncResult): Promise<void> {
     const { log } = this.opts;
     for (const keyId of r.newlyRevoked) {
       const pinned = this.store.pinnedKey(keyId);
@@ -308,30 +334,37 @@ export class Agent {
       log.error(`refused bundle ${f.name} v${f.version} for ${f.deployment}`, f.error, { reason, alert: id });
     }
     this.store.setMeta("refusals", JSON.stringify(notes));
-    this.#updateDesired();
+    await this.#updateDesired();
   }
 
   /** Turns the accepted set (and refusals) into what the reconciler should run. */
-  #updateDesired(): void {
+  async #updateDesired(): Promise<void> {
     const notes = JSON.parse(this.store.getMeta("refusals") ?? "[]") as RefusalNote[];
     const byDeployment = new Map(notes.map((n) => [n.deployment, n]));
     const list: DesiredInstance[] = [];
     for (const a of this.store.accepted()) {
-      const bytes = this.cache.get(a.digest);
-      if (!bytes) {
+      // Missing or corrupt in the cache: not run; the next poll fetches the full document again.
+      if (!this.cache.get(a.digest)) {
         this.store.setMeta("desired_etag", undefined);
         continue;
       }
-      const { workload } = workloadOfEnvelope(parseBundleBytes(bytes, a.digest));
+      let facts: BundleFacts;
+      try {
+        facts = await this.#factsOf(a.digest);
+      } catch (err) {
+        this.opts.log.error(`not running ${a.deployment}: its bundle ${a.digest} cannot be read`, err);
+        this.store.setMeta("desired_etag", undefined);
+        continue;
+      }
       const refused = byDeployment.get(a.deployment);
       list.push({
         instance: a.deployment,
-        namespace: workload.namespace,
+        namespace: facts.namespace,
         deployment: a.deployment,
         digest: a.digest,
         name: a.name,
         version: a.version,
-        restartPolicy: workload.restartPolicy,
+        restartPolicy: facts.restartPolicy,
         ...(refused ? { note: `refused ${refused.name} v${refused.version}: ${refused.reason}` } : {}),
       });
     }

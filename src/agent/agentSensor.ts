@@ -34,7 +34,7 @@ import { createServer, type Server } from "node:net";
 import { join, resolve } from "node:path";
 import { PalisadeError } from "../core/errors.js";
 import { parseBundleBytes } from "../core/signing/bundleFormat.js";
-import { combinePolicies, type Workload } from "../policy/index.js";
+import type { Workload } from "../policy/workload.js";
 import { statePath, workloadId } from "../runtime/bundle.js";
 import { readState, type WorkloadState } from "../runtime/workloadState.js";
 import { cgroup2Mount, cgroupIdOfPath, cgroupPathOfPid } from "../sensor/cgroup.js";
@@ -45,7 +45,7 @@ import type { AgentLog } from "./agentLog.js";
 import type { AgentPaths } from "./agentPaths.js";
 import type { AgentStore, InstanceRecord } from "./agentStore.js";
 import type { BundleCache } from "./bundleCache.js";
-import { workloadOfEnvelope } from "./bundleWorkload.js";
+import type { BundleFacts } from "./bundleFacts.js";
 import type { Outbox } from "./outbox.js";
 import { parseAnnouncedGrants, sensorSocketPath, type AnnouncedGrant, type Announcement } from "./sensorAnnounce.js";
 
@@ -76,6 +76,11 @@ export interface AgentSensorOptions {
   readonly outbox: Outbox;
   readonly log: AgentLog;
   readonly nodeId: string;
+  /**
+   * The labels and effective policy of an accepted bundle, kept by the agent
+   * since acceptance (bundleFacts.ts), so the sensor never parses YAML.
+   */
+  readonly factsOf: (digest: string) => Promise<BundleFacts>;
   /** Passed to the pipeline's SensorProcess (tests: binaries, ring size). */
   readonly sensor?: SensorOptions;
   readonly maxRecords?: number;
@@ -123,8 +128,8 @@ export class AgentSensor {
       const ref: { self?: AgentSensor } = {};
       pipeline = await EventPipeline.start({
         store: events,
-        onRecord: (r) => {
-          if (r.kind === "alert") ref.self?.scheduleForward();
+        onStored: (b) => {
+          if (b.alerts > 0) ref.self?.scheduleForward();
         },
         log: (msg) => opts.log.warn(msg),
         sensor: { ringbufKb: AGENT_RINGBUF_KB, ...opts.sensor },
@@ -195,7 +200,7 @@ export class AgentSensor {
   }
 
   /** The runtime's implicit grants for `rec`: as announced by its supervisor, else computed from the bundle. */
-  async #grantsOf(rec: InstanceRecord, workload: Workload): Promise<AnnouncedGrant[]> {
+  async #grantsOf(rec: InstanceRecord): Promise<AnnouncedGrant[]> {
     try {
       const stored = JSON.parse(this.opts.store.getMeta(GRANTS_META(rec.instance)) ?? "null") as { digest?: string; grants?: unknown } | null;
       const grants = stored?.digest === rec.digest ? parseAnnouncedGrants(stored.grants) : undefined;
@@ -203,18 +208,19 @@ export class AgentSensor {
     } catch {
       // not stored, or unreadable: compute below
     }
-    return runtimeGrantsOf(workload);
+    const bytes = this.opts.cache.get(rec.digest);
+    if (!bytes) throw new PalisadeError("AGENT_STATE", `bundle ${rec.digest} of ${rec.instance} is not in the cache`);
+    // Only for an instance whose supervisor did not announce its grants: the parsers load here, not with the agent.
+    const { workloadOfEnvelope } = await import("./bundleWorkload.js");
+    return runtimeGrantsOf(workloadOfEnvelope(parseBundleBytes(bytes, rec.digest)).workload);
   }
 
   /** Watches `rec` in `cgroupPath` with the policy of its verified bundle. */
   async #watch(rec: InstanceRecord, cgroupPath: string, containerId: string, image: string): Promise<void> {
     const cgroupId = cgroupIdOfPath(cgroupPath);
     if (this.#watched.get(rec.instance)?.cgroupId === cgroupId) return;
-    const bytes = this.opts.cache.get(rec.digest);
-    if (!bytes) throw new PalisadeError("AGENT_STATE", `bundle ${rec.digest} of ${rec.instance} is not in the cache`);
-    const { workload, policies } = workloadOfEnvelope(parseBundleBytes(bytes, rec.digest));
-    // The same combination runWorkload compiles the confinement from.
-    const effective = combinePolicies(policies, workload.labels, { namespace: workload.namespace, ...(workload.defaultPosture ? { defaultPosture: workload.defaultPosture } : {}) });
+    // The same combination runWorkload compiles the confinement from, made when the bundle was accepted.
+    const { labels, effective } = await this.opts.factsOf(rec.digest);
     await this.pipeline.watch({
       name: rec.instance,
       cgroupPath,
@@ -222,11 +228,11 @@ export class AgentSensor {
       containerName: rec.instance,
       podName: rec.instance,
       namespace: rec.namespace,
-      labels: { ...workload.labels, "palisade.dev/deployment": rec.deployment },
+      labels: { ...labels, "palisade.dev/deployment": rec.deployment },
       image,
       effective,
       auditOnly: false,
-      implicitGrants: await this.#grantsOf(rec, workload),
+      implicitGrants: await this.#grantsOf(rec),
     });
     this.#watched.set(rec.instance, { cgroupId, since: Date.now() });
     this.#ours.add(rec.instance);

@@ -72,6 +72,8 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS instances (
     instance TEXT PRIMARY KEY, namespace TEXT NOT NULL, deployment TEXT NOT NULL, digest TEXT NOT NULL,
     supervisor_pid INTEGER, spawned_at TEXT, reported_exit TEXT);
+  -- What the agent needs of an accepted bundle without parsing it again (bundleFacts.ts: JSON, keyed by digest).
+  CREATE TABLE IF NOT EXISTS bundle_facts (digest TEXT PRIMARY KEY, facts TEXT NOT NULL);
 `;
 
 /** Opens (creating) an agent database with the durability the outbox promises. */
@@ -205,6 +207,21 @@ export class AgentStore {
       );
       for (const a of list) ins.run(a.deployment, a.deploymentId, a.revision, a.digest, a.name, a.version, a.publisherId, a.keyId, a.signature, a.acceptedAt);
     });
+  }
+
+  /** The stored facts (bundleFacts.ts encoding) of bundle `digest`, as stored: the caller checks them. */
+  bundleFacts(digest: string): string | undefined {
+    return (this.db.prepare("SELECT facts FROM bundle_facts WHERE digest = ?").get(digest) as { facts: string } | undefined)?.facts;
+  }
+
+  putBundleFacts(digest: string, facts: string): void {
+    this.db.prepare("INSERT INTO bundle_facts (digest, facts) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET facts = excluded.facts").run(digest, facts);
+  }
+
+  /** Forgets the facts of every bundle not in `keep`. */
+  pruneBundleFacts(keep: ReadonlySet<string>): void {
+    const del = this.db.prepare("DELETE FROM bundle_facts WHERE digest = ?");
+    for (const { digest } of this.db.prepare("SELECT digest FROM bundle_facts").all() as { digest: string }[]) if (!keep.has(digest)) del.run(digest);
   }
 
   instances(): InstanceRecord[] {

@@ -23,7 +23,7 @@ import type { AgentStore, AcceptedWorkload, VersionMark } from "./agentStore.js"
 import type { BundleCache } from "./bundleCache.js";
 import { verifyBundle, type TrustView } from "./bundleVerifier.js";
 import type { DesiredState } from "./desiredStateDoc.js";
-import { workloadOfEnvelope } from "./bundleWorkload.js";
+import { encodeBundleFacts, inspectBundle, type BundleFacts } from "./bundleFacts.js";
 import { isTransient } from "./hubHttp.js";
 
 export type RevokedKeyMode = "stop" | "keep";
@@ -54,6 +54,13 @@ export interface SyncDeps {
   readonly cache: BundleCache;
   readonly fetchBundle: (digest: string) => Promise<Buffer>;
   readonly onRevokedKey: RevokedKeyMode;
+  /**
+   * Parses a verified bundle into what the agent keeps of it (bundleFacts.ts;
+   * the CLI agent does it in a child, so the parsers stay out of the agent).
+   * Throws POLICY_* / AGENT_BUNDLE_REFUSED for a bundle no device could run.
+   * Default: parse in this process.
+   */
+  readonly inspect?: (bytes: Buffer, digest: string) => Promise<BundleFacts>;
 }
 
 export async function syncDesiredState(doc: DesiredState, etag: string | undefined, deps: SyncDeps): Promise<SyncResult> {
@@ -79,6 +86,7 @@ export async function syncDesiredState(doc: DesiredState, etag: string | undefin
   const transientErrors: PalisadeError[] = [];
   const dropped: AcceptedWorkload[] = [];
   const now = new Date().toISOString();
+  const facts = new Map<string, BundleFacts>();
 
   for (const w of doc.workloads) {
     const claim = w.bundle;
@@ -110,7 +118,7 @@ export async function syncDesiredState(doc: DesiredState, etag: string | undefin
     try {
       const { envelope, key } = verifyBundle(bytes, claim, trust);
       // A bundle the device could never run is refused now, not at every start.
-      workloadOfEnvelope(envelope);
+      facts.set(claim.digest, await (deps.inspect ?? inspectBundle)(bytes, claim.digest));
       cache.put(claim.digest, bytes);
       pendingMarks.set(envelope.name, { version: envelope.version, digest: claim.digest, publisherId: key.publisherId });
       accepted.push({
@@ -134,6 +142,8 @@ export async function syncDesiredState(doc: DesiredState, etag: string | undefin
   store.tx(() => {
     for (const [name, mark] of pendingMarks) store.raiseVersionMark(name, mark);
     store.replaceAccepted(accepted);
+    for (const [digest, f] of facts) store.putBundleFacts(digest, encodeBundleFacts(digest, f));
+    store.pruneBundleFacts(new Set(accepted.map((a) => a.digest)));
     if (transientErrors.length === 0) store.setMeta("desired_etag", etag);
   });
   cache.prune(new Set(accepted.map((a) => a.digest)));

@@ -27,9 +27,24 @@ import { setFlagsFromString } from "node:v8";
 export const LEAN_V8_FLAGS: readonly string[] = ["--no-opt", "--no-sparkplug", "--optimize-for-size"];
 
 /**
+ * The agent's own default: all compilers on, but a young generation that
+ * does not grow. V8 doubles the semi-spaces whenever many young objects
+ * survive — module loading at start-up takes them from 1 to 4 MiB, a burst
+ * of sensor events to 16 — and gives the pages back only when its memory
+ * reducer runs, a minute or more later (the idle agent's RSS fell by
+ * ≈ 1.5 MiB 40 s into the footprint window). A growth factor of 1 keeps
+ * them at 1–2 MiB. The sensor pipeline did not get slower: the replay in
+ * docs/benchmarks.md (*Sensor*) measured 27.1 / 31.5 µs of Node CPU per
+ * event with it against 31.1 / 33.3 without (two runs each). Unlike
+ * --max-semi-space-size, which V8 reads only at start-up, this flag is read
+ * each time the young generation would grow, so setting it at run time works.
+ */
+export const AGENT_V8_FLAGS: readonly string[] = ["--semi-space-growth-factor=1"];
+
+/**
  * Applies the flags (`defaults` unless PALISADE_AGENT_V8_FLAGS says otherwise);
  * returns the ones applied (for the start-up log line). The supervisor takes
- * the lean defaults; the agent passes none, because it runs the sensor
+ * the lean defaults; the agent passes AGENT_V8_FLAGS, not these, because it runs the sensor
  * pipeline, which is hot whenever a workload is busy: without TurboFan it
  * cost 2.6× the CPU per event (107 vs 41 µs, docs/benchmarks.md, "Agent
  * footprint") for 1.2 MiB less memory.

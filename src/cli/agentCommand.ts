@@ -5,6 +5,7 @@
  *                  [--on-revoked-key stop|keep] [--log-format text|json] [--sensor-ring-kb 1024] [--no-sensor]
  *   palisade agent status [--data-dir D] [--json]     what this device holds (read-only)
  *   palisade agent exec …                             internal: one workload's supervisor
+ *   palisade agent inspect-bundle --bundle D          internal: parses one bundle for the agent (bundleFacts.ts)
  *
  * The agent runs until SIGINT/SIGTERM; its workloads keep running after it
  * exits (they have their own supervisors) and are adopted by the next start.
@@ -12,18 +13,20 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
 // Only light modules here: the agent's graph (SQLite, the sensor pipeline) and the supervisor's
 // (runtime, compiler) load inside the action that needs them, after applyLeanV8Flags.
 import { AgentLog, type LogLevel } from "../agent/agentLog.js";
 import { agentPaths } from "../agent/agentPaths.js";
-import { applyLeanV8Flags } from "../agent/leanV8.js";
+import { AGENT_V8_FLAGS, applyLeanV8Flags } from "../agent/leanV8.js";
 import { parseDuration } from "../agent/parseDuration.js";
 import { PalisadeError } from "../core/errors.js";
 import { dataDir as defaultDataDir } from "../core/paths.js";
 import { parseLabels } from "./labelArgs.js";
 import { formatTable, printJson } from "./output.js";
+import { installUtcIsoString } from "../agent/utcIsoString.js";
 
-interface AgentFlags {
+export interface AgentFlags {
   hub?: string;
   token?: string;
   dataDir?: string;
@@ -53,8 +56,10 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], option: s
 }
 
 async function runAgent(flags: AgentFlags): Promise<void> {
-  // No lean defaults for the agent: its sensor pipeline needs the optimising compiler (leanV8.ts).
-  const v8Flags = applyLeanV8Flags(process.env, []);
+  // Before anything formats a time: the built-in touches ICU data that would stay resident (utcIsoString.ts).
+  installUtcIsoString();
+  // Not the lean defaults: the agent's sensor pipeline needs the optimising compiler; only a young generation that does not grow (leanV8.ts).
+  const v8Flags = applyLeanV8Flags(process.env, AGENT_V8_FLAGS);
   const dataDir = resolveDataDir(flags.dataDir);
   if (flags.hub !== undefined && !/^https?:\/\/[^/]+/.test(flags.hub)) throw new PalisadeError("USAGE", `--hub must be an http(s) URL, not ${JSON.stringify(flags.hub)}`);
   const queueMax = Number(flags.queueMax);
@@ -78,6 +83,8 @@ async function runAgent(flags: AgentFlags): Promise<void> {
     maxRestartDelayMs: parseDuration(flags.maxRestartDelay, "--max-restart-delay"),
     queueMax,
     log,
+    // The YAML parsers run in a short-lived child per new bundle, never in the long-lived agent.
+    inspectInChild: true,
     sensor: flags.sensor ? { ringbufKb } : false,
   });
   const onSignal = (sig: string) => () => {
@@ -129,25 +136,65 @@ async function agentStatus(dataDir: string, json: boolean): Promise<void> {
   }
 }
 
+/** `palisade agent`'s options: registered with commander (help, usage errors) and read without it by agentDaemon. */
+const AGENT_OPTIONS: readonly (readonly [flags: string, help: string, initial?: string])[] = [
+  ["--hub <url>", "hub URL, e.g. https://hub.example.com:8443 (needed to enroll; remembered)"],
+  ["--token <token>", "enrollment token (pet_…), needed only the first time"],
+  ["--data-dir <dir>", "the device's Palisade data directory (env PALISADE_DATA_DIR, default /var/lib/palisade)"],
+  ["--labels <k=v,...>", "labels this device proposes at enrollment (the token's labels win)"],
+  ["--poll <duration>", "how often to ask the hub for the desired state", "30s"],
+  ["--on-revoked-key <mode>", "stop: stop workloads whose bundle's key was revoked; keep: keep running them (new bundles with that key are refused either way)", "stop"],
+  ["--status-interval <duration>", "a status report is sent on every change and at least this often", "5m"],
+  ["--stop-grace <duration>", "SIGTERM → SIGKILL grace when stopping a workload", "10s"],
+  ["--max-restart-delay <duration>", "cap of the exponential delay (from 1s, doubling) before restarting a workload that exited", "60s"],
+  ["--queue-max <n>", "most status reports, and most alerts, kept while the hub is unreachable (oldest dropped first)", "10000"],
+  ["--log-format <format>", "text or json (one JSON object per line)", "text"],
+  ["--log-level <level>", "debug, info, warn or error", "info"],
+  ["--sensor-ring-kb <n>", "the kernel sensor's ring buffer in KiB (a power of two; resident in full; overflows are counted and logged)", "1024"],
+  ["--no-sensor", "do not watch workloads in the kernel (no events.db, no kernel alerts to the hub); confinement is unchanged"],
+];
+
+/**
+ * `palisade agent [options]` — the daemon — read without commander (main.ts
+ * asks here first): the agent runs for the device's lifetime, and every
+ * module it loads stays resident; commander and the CLI's command tree are
+ * ≈ 1.5 MiB it would keep for nothing. Only a plain daemon command line is
+ * taken (known options, no subcommand, no --help); anything else returns
+ * undefined and goes through commander, with its help and error messages.
+ */
+export function agentDaemon(args: readonly string[]): (() => Promise<void>) | undefined {
+  const flags = agentDaemonFlags(args);
+  return flags && (() => runAgent(flags));
+}
+
+/** The daemon's flags as commander would give them to its action; undefined for anything but a plain daemon command line. */
+export function agentDaemonFlags(args: readonly string[]): AgentFlags | undefined {
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const [flags] of AGENT_OPTIONS) {
+    const m = /^--([a-z-]+)( <)?/.exec(flags)!;
+    options[m[1]!] = { type: m[2] ? "string" : "boolean" };
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values;
+  } catch {
+    return undefined;
+  }
+  const flags: Record<string, string | boolean | undefined> = { sensor: values["no-sensor"] !== true };
+  for (const [spec, , dflt] of AGENT_OPTIONS) {
+    const name = /^--([a-z-]+)/.exec(spec)![1]!;
+    if (name === "no-sensor") continue;
+    flags[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = values[name] ?? dflt;
+  }
+  return flags as unknown as AgentFlags;
+}
+
 export function registerAgentCommand(program: Command): void {
   const agent = program
     .command("agent")
-    .description("run the device agent: enroll once, then keep this device's workloads as the hub says, verifying every bundle (docs/agent.md)")
-    .option("--hub <url>", "hub URL, e.g. https://hub.example.com:8443 (needed to enroll; remembered)")
-    .option("--token <token>", "enrollment token (pet_…), needed only the first time")
-    .option("--data-dir <dir>", "the device's Palisade data directory (env PALISADE_DATA_DIR, default /var/lib/palisade)")
-    .option("--labels <k=v,...>", "labels this device proposes at enrollment (the token's labels win)")
-    .option("--poll <duration>", "how often to ask the hub for the desired state", "30s")
-    .option("--on-revoked-key <mode>", "stop: stop workloads whose bundle's key was revoked; keep: keep running them (new bundles with that key are refused either way)", "stop")
-    .option("--status-interval <duration>", "a status report is sent on every change and at least this often", "5m")
-    .option("--stop-grace <duration>", "SIGTERM → SIGKILL grace when stopping a workload", "10s")
-    .option("--max-restart-delay <duration>", "cap of the exponential delay (from 1s, doubling) before restarting a workload that exited", "60s")
-    .option("--queue-max <n>", "most status reports, and most alerts, kept while the hub is unreachable (oldest dropped first)", "10000")
-    .option("--log-format <format>", "text or json (one JSON object per line)", "text")
-    .option("--log-level <level>", "debug, info, warn or error", "info")
-    .option("--sensor-ring-kb <n>", "the kernel sensor's ring buffer in KiB (a power of two; resident in full; overflows are counted and logged)", "1024")
-    .option("--no-sensor", "do not watch workloads in the kernel (no events.db, no kernel alerts to the hub); confinement is unchanged")
-    .action(async (flags: AgentFlags) => runAgent(flags));
+    .description("run the device agent: enroll once, then keep this device's workloads as the hub says, verifying every bundle (docs/agent.md)");
+  for (const [flags, help, dflt] of AGENT_OPTIONS) agent.option(flags, help, dflt);
+  agent.action(async (flags: AgentFlags) => runAgent(flags));
 
   agent
     .command("status")
@@ -174,5 +221,15 @@ export function registerAgentCommand(program: Command): void {
       applyLeanV8Flags();
       const { execBundle } = await import("../agent/execBundle.js");
       process.exitCode = await execBundle({ dataDir, instance: flags.instance, digest: flags.bundle });
+    });
+
+  // Started by the agent for each bundle it accepts (bytes on stdin, one JSON line out); not for people.
+  agent
+    .command("inspect-bundle", { hidden: true })
+    .requiredOption("--bundle <digest>")
+    .action(async (flags: { bundle: string }) => {
+      applyLeanV8Flags();
+      const { inspectBundleMain } = await import("../agent/bundleFactsOf.js");
+      process.exitCode = await inspectBundleMain(flags.bundle);
     });
 }

@@ -3,7 +3,8 @@
  * (`<verb>Command.ts`); this file is the only place in the CLI process where
  * errors are caught and rendered. Exit codes are documented in docs/cli.md.
  */
-import { Command, CommanderError } from "commander";
+// commander loads only when a command line needs it: the agent daemon reads its own (agentDaemon).
+import type { Command } from "commander";
 import { asPalisadeError, renderError } from "../core/errors.js";
 import { EXIT } from "./exitCodes.js";
 import { PALISADE_VERSION } from "../core/version.js";
@@ -46,6 +47,7 @@ const VERBS: readonly (readonly [string, () => Promise<Register>])[] = [
 ];
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+  const { Command } = await import("commander");
   const program = new Command("palisade")
     .description("Secure containerised workloads on edge devices")
     .version(PALISADE_VERSION, "-V, --version-flag", "print the version and exit")
@@ -58,13 +60,15 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = await buildProgram(argv);
   let jsonErrors = argv.includes("--json");
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    // `palisade agent` runs for the device's lifetime and keeps whatever it loads: it skips commander (agentCommand.ts).
+    const daemon = argv[0] === "agent" ? (await import("./agentCommand.js")).agentDaemon(argv.slice(1)) : undefined;
+    if (daemon) await daemon();
+    else await (await buildProgram(argv)).parseAsync([...argv], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (err instanceof (await import("commander")).CommanderError) {
       // Commander already printed its message (help, version or usage error).
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.OK;
       return EXIT.USAGE;

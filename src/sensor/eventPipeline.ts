@@ -36,11 +36,13 @@ import { cgroupIdOfPath } from "./cgroup.js";
 import { DenialCorrelator, isRefusal, type Refusal } from "./denialCorrelator.js";
 import { ImplicitGrants, type ImplicitGrant } from "./implicitGrants.js";
 import type { SensorEvent } from "./events.js";
-import { encodeRecord, storedRecord, type EncodedRecord, type EventStore, type StoredRecord } from "./eventStore.js";
+import type { EncodedRecord } from "./eventChunks.js";
+import { encodeRecord, type EventStore } from "./eventStore.js";
 import { timeMs } from "./eventTime.js";
-import { logJson } from "./logJson.js";
+import { logParts } from "./logJson.js";
 import { operation, toAlert, toKubeArmor, type KubeArmorAlert, type KubeArmorLog, type KubeArmorMapOptions, type PolicyMatch, type WorkloadInfo } from "./kubearmor.js";
 import { operationOf } from "./logOperation.js";
+import { PackedBatch, unpackRows, type Packed } from "./packedBatch.js";
 import { SensorProcess, type SensorOptions, type SensorStatus } from "./sensorProcess.js";
 import { StoreWriter } from "./storeWriter.js";
 
@@ -103,9 +105,20 @@ export interface PipelineStats {
   storeErrors: number;
 }
 
+/** One batch committed to the store: seqs first … last, of which `alerts` alerts. */
+export interface StoredBatch {
+  readonly first: number;
+  readonly last: number;
+  readonly alerts: number;
+}
+
 export interface PipelineOptions {
   readonly store: EventStore;
-  readonly onRecord?: (r: StoredRecord) => void;
+  /**
+   * After each batch is committed. Counts only: the records themselves are
+   * not kept in memory until then (they are in the store; docs/sensor.md, "Live pipeline").
+   */
+  readonly onStored?: (b: StoredBatch) => void;
   readonly log?: (msg: string) => void;
   /** Passed to SensorProcess.start (ring size, binaries, …); bpf/audit default "optional". */
   readonly sensor?: SensorOptions;
@@ -133,7 +146,7 @@ const WORKER_FROM_BATCH = 200;
 export class EventPipeline {
   private readonly byCgroup = new Map<string, Watched>();
   private readonly byName = new Map<string, string>();
-  private readonly buffer: EncodedRecord[] = [];
+  private readonly batch = new PackedBatch();
   private readonly counters = { received: 0, stored: 0, unattributed: 0, setup: 0, storeErrors: 0 };
   private readonly correlator: DenialCorrelator;
   private readonly hostName = hostname();
@@ -330,8 +343,8 @@ export class EventPipeline {
     // from the event (logJson.ts): no KubeArmor object, no evaluate().
     const opName = refused || audit ? null : operation(e);
     if (opName !== null && !watched.decides.has(opName)) {
-      const json = logJson(e, watched.mapOptions);
-      if (json !== null) return this.push([timeMs(e.time), "log", w.name, json]);
+      const p = logParts(e, watched.mapOptions);
+      if (p !== null) return this.push([timeMs(e.time), "log", w.name, p.json, p.at, p.fragment]);
     }
     // record() is only called with the event's own workload: its options answer for ev.cgroupId.
     const base = toKubeArmor(e, watched.mapOptions);
@@ -351,8 +364,12 @@ export class EventPipeline {
   }
 
   private push(row: EncodedRecord): void {
-    this.buffer.push(row);
-    if (this.buffer.length >= (this.opts.batchMax ?? 2000)) this.flushBuffer();
+    if (!this.batch.add(row)) {
+      // Cannot happen for the rows made here (their JSON text has no raw TAB or LF): stored alone, in order.
+      this.flushBuffer();
+      return this.send([row]);
+    }
+    if (this.batch.rows >= (this.opts.batchMax ?? 2000)) this.flushBuffer();
     else this.batchTimer ??= setTimeout(() => this.flushBuffer(), this.opts.batchMs ?? 100);
   }
 
@@ -363,9 +380,15 @@ export class EventPipeline {
   private flushBuffer(): void {
     if (this.batchTimer) clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
-    if (this.buffer.length === 0) return;
-    const rows = this.buffer.splice(0);
-    if (!this.writer && !this.writerStarting && rows.length >= WORKER_FROM_BATCH && this.opts.storeWorker !== false && !this.closing) {
+    if (this.batch.rows === 0) return;
+    this.send(this.batch.take());
+  }
+
+  /** Appends a packed batch (or loose rows) to the store: on the worker once it runs, else inline. */
+  private send(b: Packed | EncodedRecord[]): void {
+    const rows = Array.isArray(b) ? b.length : b.rows;
+    const alerts = Array.isArray(b) ? b.filter((r) => r[1] === "alert").length : b.alerts;
+    if (!this.writer && !this.writerStarting && rows >= WORKER_FROM_BATCH && this.opts.storeWorker !== false && !this.closing) {
       // Until the worker is up, appends stay inline (and complete), so the order of records is kept.
       this.writerStarting = StoreWriter.start(this.opts.store.path, this.opts.store.maxRecords).then(
         (w) => void (this.writer = w),
@@ -373,25 +396,24 @@ export class EventPipeline {
       );
     }
     if (this.writer) {
-      void this.writer.append(rows).then((o) => (o.ok ? this.stored(rows, o.last) : this.notStored(rows, o.error)));
+      void (Array.isArray(b) ? this.writer.append(b) : this.writer.appendPacked(b)).then((o) => (o.ok ? this.stored(rows, alerts, o.last) : this.notStored(rows, o.error)));
       return;
     }
     try {
-      this.stored(rows, this.opts.store.appendEncoded(rows));
+      this.stored(rows, alerts, this.opts.store.appendEncoded(Array.isArray(b) ? b : unpackRows(b)));
     } catch (e) {
       this.notStored(rows, e instanceof Error ? e.message : String(e));
     }
   }
 
-  private stored(rows: readonly EncodedRecord[], last: number): void {
-    this.counters.stored += rows.length;
-    const first = last - rows.length + 1;
-    if (this.opts.onRecord) rows.forEach((r, i) => this.opts.onRecord!(storedRecord(first + i, r)));
+  private stored(rows: number, alerts: number, last: number): void {
+    this.counters.stored += rows;
+    this.opts.onStored?.({ first: last - rows + 1, last, alerts });
   }
 
-  private notStored(rows: readonly EncodedRecord[], error: string | undefined): void {
-    this.counters.storeErrors += rows.length;
-    this.opts.log?.(`sensor: ${rows.length} records could not be stored: ${error ?? "unknown error"}`);
+  private notStored(rows: number, error: string | undefined): void {
+    this.counters.storeErrors += rows;
+    this.opts.log?.(`sensor: ${rows} records could not be stored: ${error ?? "unknown error"}`);
   }
 
   private storeStats(force = false): void {

@@ -2,42 +2,54 @@
  * EventStore: the durable local store of KubeArmor-shaped logs and alerts,
  * one SQLite file (`<dataDir>/events.db`, WAL), bounded to `maxRecords`.
  *
- * Layout (schema version 1, `PRAGMA user_version`):
+ * Layout (schema version 2, `PRAGMA user_version`):
  *
- *   events(seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- 1, 2, 3 … never reused
- *          time_ms INTEGER,   -- the record's UpdatedTime (else Timestamp, else append time), ms since epoch
- *          kind TEXT,         -- "alert" | "log"
- *          workload TEXT,     -- instance name, as `palisade ps` shows it
- *          record TEXT)       -- the KubeArmor JSON object, field names unchanged
- *   index events_workload (workload, seq); no time index: each index costs every
- *   insert, and a `since` scan of ≤ maxRecords rows is cheap next to that
- *   meta(key TEXT PRIMARY KEY, value INTEGER)      -- "droppedOldest": rows deleted by the bound
+ *   chunks(first_seq INTEGER PRIMARY KEY,  -- seq of its first record; its records are first_seq … first_seq + n − 1
+ *          n INTEGER,              -- records in the chunk (≤ CHUNK_MAX)
+ *          kind TEXT,              -- "alert" | "log", the same for all of them
+ *          workload TEXT,          -- instance name, as `palisade ps` shows it, the same for all of them
+ *          min_time_ms, max_time_ms INTEGER,  -- their times (UpdatedTime, else Timestamp, else append time), ms
+ *          fragment TEXT,          -- the workload's fields, left out of each record (eventChunks.ts), or NULL
+ *          body TEXT)              -- the records, one line each (format in eventChunks.ts)
+ *   index chunks_workload (workload, first_seq)
+ *   meta(key TEXT PRIMARY KEY, value INTEGER)      -- "droppedOldest": records deleted by the bound;
+ *                                                     "nextSeq": the seq the next record gets
  *   sensor_stats(id INTEGER PRIMARY KEY, time_ms INTEGER, received, dropped, stored,
  *          parse_errors INTEGER, detail TEXT)     -- pipeline counters, one row per report
  *
- * The bound: append() inserts and then deletes the oldest rows beyond
- * maxRecords in the same transaction, and adds the number deleted to
+ * Seqs are 1, 2, 3 … in append order and never reused, one per record
+ * whatever chunk holds it. Why chunks and not a row per record: see
+ * eventChunks.ts (the per-row cost was the store worker's whole cost).
+ * Version 1 (one `events` row per record) is migrated on open, seqs kept.
+ *
+ * The bound: append() inserts and then deletes the oldest records beyond
+ * maxRecords in the same transaction (whole chunks, and the oldest remaining
+ * chunk rewritten without its dropped head), and adds the number deleted to
  * droppedOldest, so a crash never leaves the file over the bound or the
- * counter out of step with the rows. Rows are deleted oldest-first only, so
- * the stored seqs are one contiguous range and the count is max − min + 1
- * (two index lookups instead of a COUNT(*) scan on every append).
+ * counter out of step with the records. Records are deleted oldest-first
+ * only, so the stored seqs are one contiguous range and the count is
+ * newest − oldest + 1.
  *
  * Durability: WAL with synchronous=NORMAL — a killed writer (SIGKILL) loses
  * nothing it committed; a power cut may lose the last transactions but never
  * corrupts the file. Several processes may write (each `palisade run`) and
- * read (`palisade logs --follow`) at once; writers wait up to busyTimeoutMs.
+ * read (`palisade logs --follow`) at once; writers take the write lock at the
+ * start of an append (BEGIN IMMEDIATE: nextSeq is read and written in it) and
+ * wait up to busyTimeoutMs.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { PalisadeError } from "../core/errors.js";
 import { dataDir } from "../core/paths.js";
+import { chunkRecords, dropFirst, toChunks, type Chunk, type EncodedRecord } from "./eventChunks.js";
 import { timeMs } from "./eventTime.js";
 import type { KubeArmorLog } from "./kubearmor.js";
 
+export type { EncodedRecord } from "./eventChunks.js";
+
 export const DEFAULT_MAX_RECORDS = 100_000;
-const SCHEMA_VERSION = 1;
-const MULTI_ROWS = 50;
+const SCHEMA_VERSION = 2;
 
 export type RecordKind = "alert" | "log";
 
@@ -46,8 +58,6 @@ export interface StoredRecord {
   readonly kind: RecordKind;
   readonly workload: string;
   readonly record: KubeArmorLog;
-  /** The record as stored (JSON text), when the producer has it at hand. */
-  readonly json?: string;
 }
 
 export interface EventQuery {
@@ -94,29 +104,23 @@ function storeError(path: string, what: string, cause: unknown): PalisadeError {
   });
 }
 
-/** One row as stored: [time_ms, kind, workload, record JSON] (the events table's columns, in order). */
-export type EncodedRecord = [number, RecordKind, string, string];
-
 export function encodeRecord(r: NewRecord): EncodedRecord {
   return [recordTimeMs(r.record), r.kind, r.workload, JSON.stringify(r.record)];
 }
 
-/**
- * A just-stored row as a StoredRecord whose `record` is parsed only when
- * read: the pipeline hands every stored row to its onRecord callback, and
- * most callbacks look only at `kind`.
- */
-export function storedRecord(seq: number, row: EncodedRecord): StoredRecord {
-  let parsed: KubeArmorLog | undefined;
-  return {
-    seq,
-    kind: row[1],
-    workload: row[2],
-    json: row[3],
-    get record(): KubeArmorLog {
-      return (parsed ??= JSON.parse(row[3]) as KubeArmorLog);
-    },
-  };
+interface ChunkRow {
+  first_seq: number;
+  n: number;
+  kind: RecordKind;
+  workload: string;
+  min_time_ms: number;
+  max_time_ms: number;
+  fragment: string | null;
+  body: string;
+}
+
+function chunkOf(r: ChunkRow): Chunk {
+  return { firstSeq: r.first_seq, n: r.n, kind: r.kind, workload: r.workload, minTime: r.min_time_ms, maxTime: r.max_time_ms, fragment: r.fragment, body: r.body };
 }
 
 function recordTimeMs(r: object): number {
@@ -131,9 +135,12 @@ function recordTimeMs(r: object): number {
 
 export class EventStore {
   private readonly insert: Database.Statement;
-  private readonly insertMany: Database.Statement;
   private readonly trim: Database.Statement;
-  private readonly bounds: Database.Statement;
+  private readonly straddler: Database.Statement;
+  private readonly deleteChunk: Database.Statement;
+  private readonly oldest: Database.Statement;
+  private readonly getNext: Database.Statement;
+  private readonly setNext: Database.Statement;
   private readonly addDropped: Database.Statement;
   private readonly getDropped: Database.Statement;
   private readonly appendTx: (rows: readonly EncodedRecord[]) => number;
@@ -143,28 +150,47 @@ export class EventStore {
     readonly path: string,
     readonly maxRecords: number,
   ) {
-    this.insert = db.prepare("INSERT INTO events (time_ms, kind, workload, record) VALUES (?, ?, ?, ?)");
-    this.insertMany = db.prepare(`INSERT INTO events (time_ms, kind, workload, record) VALUES ${Array(MULTI_ROWS).fill("(?, ?, ?, ?)").join(", ")}`);
-    this.trim = db.prepare("DELETE FROM events WHERE seq <= ?");
-    this.bounds = db.prepare("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM events");
+    this.insert = db.prepare("INSERT INTO chunks (first_seq, n, kind, workload, min_time_ms, max_time_ms, fragment, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    this.trim = db.prepare("DELETE FROM chunks WHERE first_seq <= ? AND first_seq + n - 1 <= ?");
+    this.straddler = db.prepare("SELECT * FROM chunks WHERE first_seq <= ? ORDER BY first_seq LIMIT 1");
+    this.deleteChunk = db.prepare("DELETE FROM chunks WHERE first_seq = ?");
+    this.oldest = db.prepare("SELECT MIN(first_seq) AS lo FROM chunks");
+    this.getNext = db.prepare("SELECT value FROM meta WHERE key = 'nextSeq'");
+    this.setNext = db.prepare("INSERT INTO meta (key, value) VALUES ('nextSeq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     this.addDropped = db.prepare("INSERT INTO meta (key, value) VALUES ('droppedOldest', ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value");
     this.getDropped = db.prepare("SELECT value FROM meta WHERE key = 'droppedOldest'");
-    this.appendTx = db.transaction((rows: readonly EncodedRecord[]) => {
-      let last = 0;
-      let i = 0;
-      // Multi-row INSERTs: a third cheaper per row than one statement per row (fewer native calls).
-      for (; i + MULTI_ROWS <= rows.length; i += MULTI_ROWS) {
-        const args: (string | number)[] = [];
-        for (let j = i; j < i + MULTI_ROWS; j++) args.push(...rows[j]!);
-        last = Number(this.insertMany.run(...args).lastInsertRowid);
+    const tx = db.transaction((rows: readonly EncodedRecord[]) => {
+      let next = this.nextSeq();
+      for (const c of toChunks(rows)) {
+        this.insertChunk({ ...c, firstSeq: next });
+        next += c.n;
       }
-      for (; i < rows.length; i++) last = Number(this.insert.run(...rows[i]!).lastInsertRowid);
-      const b = this.bounds.get() as { lo: number | null; hi: number | null };
-      if (b.lo === null || b.hi === null || b.hi - b.lo + 1 <= this.maxRecords) return last;
-      const deleted = this.trim.run(b.hi - this.maxRecords).changes;
-      if (deleted > 0) this.addDropped.run(deleted);
+      this.setNext.run(next);
+      const last = next - 1;
+      const lo = (this.oldest.get() as { lo: number | null }).lo;
+      if (lo === null || last - lo + 1 <= this.maxRecords) return last;
+      // Seqs lo … cutoff go: whole chunks, then the one chunk that straddles the cut loses its head.
+      const cutoff = last - this.maxRecords;
+      this.trim.run(cutoff, cutoff);
+      const s = this.straddler.get(cutoff) as ChunkRow | undefined;
+      if (s) {
+        this.deleteChunk.run(s.first_seq);
+        this.insertChunk(dropFirst(chunkOf(s), cutoff - s.first_seq + 1));
+      }
+      this.addDropped.run(cutoff - lo + 1);
       return last;
     });
+    // IMMEDIATE: nextSeq is read and then written; a deferred transaction could lose the race for
+    // the write lock to another process after reading (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not retry).
+    this.appendTx = tx.immediate;
+  }
+
+  private nextSeq(): number {
+    return (this.getNext.get() as { value: number } | undefined)?.value ?? 1;
+  }
+
+  private insertChunk(c: Chunk): void {
+    this.insert.run(c.firstSeq, c.n, c.kind, c.workload, c.minTime, c.maxTime, c.fragment, c.body);
   }
 
   /** Opens (creating when missing) the store at `path`; the file is mode 0600 (records name processes and paths). */
@@ -194,8 +220,15 @@ export class EventStore {
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = NORMAL");
         migrate(db);
-      } else if ((db.pragma("user_version", { simple: true }) as number) !== SCHEMA_VERSION) {
-        throw new Error(`schema version ${String(db.pragma("user_version", { simple: true }))}, expected ${SCHEMA_VERSION}`);
+      } else {
+        const v = db.pragma("user_version", { simple: true }) as number;
+        if (v > 0 && v < SCHEMA_VERSION) {
+          // A store written by an older Palisade: a reader upgrades it once (it is the owner's file: root's).
+          db.close();
+          EventStore.open(path, { maxRecords, ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}) }).close();
+          return EventStore.open(path, opts);
+        }
+        if (v !== SCHEMA_VERSION) throw new Error(`schema version ${v}, expected ${SCHEMA_VERSION}`);
       }
       return new EventStore(db, path, maxRecords);
     } catch (e) {
@@ -227,37 +260,42 @@ export class EventStore {
   query(q: EventQuery = {}): StoredRecord[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    const cond = (sql: string, arg: string | number) => {
+    const cond = (sql: string, ...arg: (string | number)[]) => {
       where.push(sql);
-      args.push(arg);
+      args.push(...arg);
     };
     if (q.workload !== undefined) cond("workload = ?", q.workload);
     if (q.kind !== undefined) cond("kind = ?", q.kind);
-    if (q.since !== undefined) cond("time_ms >= ?", q.since.getTime());
-    if (q.afterSeq !== undefined) cond("seq > ?", q.afterSeq);
-    const limit = q.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(q.limit))}` : "";
-    const sql = `SELECT seq, kind, workload, record FROM events${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY seq${limit}`;
+    if (q.since !== undefined) cond("max_time_ms >= ?", q.since.getTime());
+    if (q.afterSeq !== undefined) {
+      // From the chunk holding afterSeq + 1 on: a range of the primary key, not a scan.
+      cond("first_seq >= COALESCE((SELECT MAX(first_seq) FROM chunks WHERE first_seq <= ?), 0) AND first_seq + n - 1 > ?", q.afterSeq + 1, q.afterSeq);
+    }
+    const limit = q.limit !== undefined ? Math.max(0, Math.floor(q.limit)) : Infinity;
+    const sql = `SELECT * FROM chunks${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY first_seq`;
+    const out: StoredRecord[] = [];
+    if (limit === 0) return out;
+    const since = q.since?.getTime() ?? -Infinity;
+    const after = q.afterSeq ?? -Infinity;
     try {
-      return (this.db.prepare(sql).all(...args) as { seq: number; kind: RecordKind; workload: string; record: string }[]).map((r) => ({
-        seq: r.seq,
-        kind: r.kind,
-        workload: r.workload,
-        record: JSON.parse(r.record) as KubeArmorLog,
-      }));
+      for (const row of this.db.prepare(sql).iterate(...args) as IterableIterator<ChunkRow>) {
+        for (const r of chunkRecords(chunkOf(row))) {
+          if (r.seq <= after || r.timeMs < since) continue;
+          out.push({ seq: r.seq, kind: row.kind, workload: row.workload, record: JSON.parse(r.json) as KubeArmorLog });
+          if (out.length >= limit) return out;
+        }
+      }
+      return out;
     } catch (e) {
       throw storeError(this.path, "query failed", e);
     }
   }
 
   stats(): StoreStats {
-    const b = this.bounds.get() as { lo: number | null; hi: number | null };
-    const d = this.getDropped.get() as { value: number } | undefined;
-    return {
-      records: b.lo === null || b.hi === null ? 0 : b.hi - b.lo + 1,
-      droppedOldest: d?.value ?? 0,
-      ...(b.lo !== null ? { oldestSeq: b.lo } : {}),
-      ...(b.hi !== null ? { newestSeq: b.hi } : {}),
-    };
+    const read = this.db.transaction(() => ({ lo: (this.oldest.get() as { lo: number | null }).lo, next: this.nextSeq(), dropped: (this.getDropped.get() as { value: number } | undefined)?.value ?? 0 }));
+    const { lo, next, dropped } = read();
+    if (lo === null) return { records: 0, droppedOldest: dropped };
+    return { records: next - lo, droppedOldest: dropped, oldestSeq: lo, newestSeq: next - 1 };
   }
 
   /** Stores one report of the pipeline's counters (kept: the last 1000). */
@@ -300,28 +338,48 @@ export class EventStore {
 function migrate(db: Database.Database): void {
   const v = db.pragma("user_version", { simple: true }) as number;
   if (v === SCHEMA_VERSION) return;
-  if (v !== 0) throw new Error(`unknown schema version ${v} (this Palisade knows ${SCHEMA_VERSION})`);
-  db.exec(`
-    BEGIN;
-    CREATE TABLE IF NOT EXISTS events (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      time_ms INTEGER NOT NULL,
+  if (v !== 0 && v !== 1) throw new Error(`unknown schema version ${v} (this Palisade knows ${SCHEMA_VERSION})`);
+  const chunks = `
+    CREATE TABLE chunks (
+      first_seq INTEGER PRIMARY KEY,
+      n INTEGER NOT NULL CHECK (n >= 1),
       kind TEXT NOT NULL CHECK (kind IN ('alert', 'log')),
       workload TEXT NOT NULL,
-      record TEXT NOT NULL
+      min_time_ms INTEGER NOT NULL,
+      max_time_ms INTEGER NOT NULL,
+      fragment TEXT,
+      body TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS events_workload ON events (workload, seq);
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS sensor_stats (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      time_ms INTEGER NOT NULL,
-      received INTEGER NOT NULL,
-      dropped INTEGER NOT NULL,
-      stored INTEGER NOT NULL,
-      parse_errors INTEGER NOT NULL,
-      detail TEXT
-    );
-    PRAGMA user_version = ${SCHEMA_VERSION};
-    COMMIT;
-  `);
+    CREATE INDEX chunks_workload ON chunks (workload, first_seq);`;
+  // One transaction, taken for writing at once: two processes opening a new store race here.
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const now = db.pragma("user_version", { simple: true }) as number;
+    if (now === 0) {
+      db.exec(`${chunks}
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS sensor_stats (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          time_ms INTEGER NOT NULL,
+          received INTEGER NOT NULL,
+          dropped INTEGER NOT NULL,
+          stored INTEGER NOT NULL,
+          parse_errors INTEGER NOT NULL,
+          detail TEXT
+        );`);
+    } else if (now === 1) {
+      // Version 1 had one events row per record: each becomes a chunk of one, seq kept.
+      db.exec(`${chunks}
+        INSERT INTO chunks (first_seq, n, kind, workload, min_time_ms, max_time_ms, fragment, body)
+          SELECT seq, 1, kind, workload, time_ms, time_ms, NULL, time_ms || char(9) || char(9) || record || char(10) FROM events ORDER BY seq;
+        INSERT INTO meta (key, value) VALUES ('nextSeq', COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), (SELECT MAX(seq) FROM events), 0) + 1)
+          ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+        DROP TABLE events;`);
+    }
+    if (now !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
 }

@@ -20,6 +20,8 @@ import { operation, processNames, resourceAndData, resultText, workloadFields, t
 interface Fragment {
   readonly head: string;
   readonly workload: string;
+  /** head + workload: what the store keeps once per chunk (eventChunks.ts). */
+  readonly text: string;
 }
 
 const FRAGMENTS = new WeakMap<WorkloadInfo, Fragment>();
@@ -37,17 +39,24 @@ function headOf(cluster: string, host: string): string {
 function fragment(w: WorkloadInfo | undefined, cluster: string, host: string): Fragment {
   const head = headOf(cluster, host);
   if (w === undefined) {
-    if (hostHead?.head !== head) hostHead = { head, workload: "" };
+    if (hostHead?.head !== head) hostHead = { head, workload: "", text: head };
     return hostHead;
   }
   let f = FRAGMENTS.get(w);
   if (f?.head !== head) {
     // JSON.stringify of the object part drops undefined fields exactly as it would inside the whole record.
     const body = JSON.stringify(workloadFields(w)).slice(1, -1);
-    f = { head, workload: body ? `${body},` : "" };
+    f = { head, workload: body ? `${body},` : "", text: `${head}${body ? `${body},` : ""}` };
     FRAGMENTS.set(w, f);
   }
   return f;
+}
+
+/** A log's JSON without the workload's fields, where they go, and their text (eventChunks.ts). */
+export interface LogParts {
+  readonly json: string;
+  readonly at: number;
+  readonly fragment: string;
 }
 
 /**
@@ -55,6 +64,12 @@ function fragment(w: WorkloadInfo | undefined, cluster: string, host: string): F
  * this event (fork/exit: no record; a kernel refusal: always an alert).
  */
 export function logJson(ev: SensorEvent, opts: KubeArmorMapOptions): string | null {
+  const p = logParts(ev, opts);
+  return p && p.json.slice(0, p.at) + p.fragment + p.json.slice(p.at);
+}
+
+/** logJson() in parts: the pipeline stores them so, the workload's fields once per chunk. */
+export function logParts(ev: SensorEvent, opts: KubeArmorMapOptions): LogParts | null {
   const op = operation(ev);
   // Denial records always become alerts (and their Result defaults differ): the object path maps them.
   if (op === null || ev.type === "denial" || ("denied" in ev && ev.denied === true)) return null;
@@ -66,11 +81,15 @@ export function logJson(ev: SensorEvent, opts: KubeArmorMapOptions): string | nu
   const result = "result" in ev ? ev.result : undefined;
   const errno = "errno" in ev ? ev.errno : undefined;
   const source = op === "Process" ? parentName : ev.cmdline ?? processName;
-  return (
-    `{"Timestamp":${Number.isNaN(ms) ? 0 : Math.floor(ms / 1000)},"UpdatedTime":${JSON.stringify(updatedTime(ev.time))},${f.head}${f.workload}` +
-    `"HostPPID":${ev.ppid ?? 0},"HostPID":${ev.pid},"PPID":${ev.nsPpid ?? ev.ppid ?? 0},"PID":${ev.nsPid ?? ev.pid},"UID":${ev.uid ?? 0},` +
-    `"ParentProcessName":${JSON.stringify(parentName)},"ProcessName":${JSON.stringify(processName)},"Type":"${w === undefined ? "HostLog" : "ContainerLog"}",` +
-    `"Source":${JSON.stringify(source)},"Operation":"${op}","Resource":${JSON.stringify(resource)},"Data":${JSON.stringify(data)},` +
-    `"Result":${JSON.stringify(resultText(result, errno))}${ev.count > 1 ? `,"Count":${ev.count}` : ""}}`
-  );
+  const head = `{"Timestamp":${Number.isNaN(ms) ? 0 : Math.floor(ms / 1000)},"UpdatedTime":${JSON.stringify(updatedTime(ev.time))},`;
+  return {
+    json:
+      head +
+      `"HostPPID":${ev.ppid ?? 0},"HostPID":${ev.pid},"PPID":${ev.nsPpid ?? ev.ppid ?? 0},"PID":${ev.nsPid ?? ev.pid},"UID":${ev.uid ?? 0},` +
+      `"ParentProcessName":${JSON.stringify(parentName)},"ProcessName":${JSON.stringify(processName)},"Type":"${w === undefined ? "HostLog" : "ContainerLog"}",` +
+      `"Source":${JSON.stringify(source)},"Operation":"${op}","Resource":${JSON.stringify(resource)},"Data":${JSON.stringify(data)},` +
+      `"Result":${JSON.stringify(resultText(result, errno))}${ev.count > 1 ? `,"Count":${ev.count}` : ""}}`,
+    at: head.length,
+    fragment: f.text,
+  };
 }

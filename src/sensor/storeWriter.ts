@@ -4,9 +4,9 @@
  * goes"); on a worker thread they overlap parsing and mapping of the next
  * events instead of adding to them.
  *
- * Messages (structured clone; records are encoded on the main thread, so
- * only strings and numbers cross):
- *   main → worker  { op: "append", id, packed: string }   the batch, packed (below)
+ * Messages (records are encoded on the main thread, so only bytes, strings
+ * and numbers cross):
+ *   main → worker  { op: "append", id, bytes, fragments }  a packed batch (packedBatch.ts); its buffer is transferred, not copied
  *                  { op: "append", id, rows: EncodedRecord[] }  a batch that cannot be packed
  *                  { op: "sync", id }          answered after every earlier append
  *   worker → main  { id, ok: true, last }      last = seq of the batch's last row (0 for sync)
@@ -22,7 +22,9 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { EventStore, type EncodedRecord } from "./eventStore.js";
+import type { EncodedRecord } from "./eventChunks.js";
+import { EventStore } from "./eventStore.js";
+import { packRows, unpackRows, type Packed } from "./packedBatch.js";
 
 /** The worker's entry (CommonJS, eval'd): the loader when needed, then this module, whose bottom half serves. */
 const BOOT = `const { workerData } = require("node:worker_threads");
@@ -36,44 +38,6 @@ function tsxEsmApi(from: string): string {
   const mjs = createRequire(from).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs");
   if (!existsSync(mjs)) throw new Error("tsx's ESM API is missing");
   return pathToFileURL(mjs).href;
-}
-
-/**
- * A batch as one string: a structured clone of N small arrays cost the
- * pipeline thread ≈ 3.6 µs per record, one string of the same bytes almost
- * nothing. One line per record, fields separated by TAB:
- *
- *   <time_ms> TAB <kind> TAB <workload as a JSON string> TAB <record JSON> LF
- *
- * Safe because JSON text never holds a raw TAB or LF (JSON.stringify escapes
- * every control character) and kind is "alert" or "log"; a batch holding
- * either anyway (a record not made by JSON.stringify), or a malformed row, is
- * sent as arrays (and a malformed row then fails its batch in the worker).
- */
-export function packRows(rows: readonly EncodedRecord[]): string | undefined {
-  let out = "";
-  for (const [time, kind, workload, record] of rows) {
-    if (typeof record !== "string" || record.includes("\n") || record.includes("\t")) return undefined;
-    out += `${time}\t${kind}\t${JSON.stringify(workload)}\t${record}\n`;
-  }
-  return out;
-}
-
-export function unpackRows(packed: string): EncodedRecord[] {
-  const rows: EncodedRecord[] = [];
-  let at = 0;
-  while (at < packed.length) {
-    const end = packed.indexOf("\n", at);
-    const t1 = packed.indexOf("\t", at);
-    const t2 = packed.indexOf("\t", t1 + 1);
-    const t3 = packed.indexOf("\t", t2 + 1);
-    if (end < 0 || t1 < 0 || t2 < 0 || t3 < 0 || t3 > end) throw new Error(`bad packed batch at offset ${at}`);
-    const kind = packed.slice(t1 + 1, t2);
-    if (kind !== "alert" && kind !== "log") throw new Error(`bad record kind ${JSON.stringify(kind)} in a packed batch`);
-    rows.push([Number(packed.slice(at, t1)), kind, JSON.parse(packed.slice(t2 + 1, t3)) as string, packed.slice(t3 + 1, end)]);
-    at = end + 1;
-  }
-  return rows;
 }
 
 type Reply = { id: number; ok: true; last: number } | { id: number; ok: false; error: string };
@@ -128,7 +92,12 @@ export class StoreWriter {
 
   append(rows: EncodedRecord[]): Promise<AppendOutcome> {
     const packed = packRows(rows);
-    return this.send(packed === undefined ? { op: "append", rows } : { op: "append", packed });
+    return packed === undefined ? this.send({ op: "append", rows }) : this.appendPacked(packed);
+  }
+
+  /** Appends a packed batch; its buffer moves to the worker (unusable here afterwards). */
+  appendPacked(p: Packed): Promise<AppendOutcome> {
+    return this.send({ op: "append", bytes: p.bytes, fragments: p.fragments }, [p.bytes.buffer as ArrayBuffer]);
   }
 
   /** Resolves when every append sent before has been committed (or failed). */
@@ -141,14 +110,14 @@ export class StoreWriter {
     await this.worker.terminate();
   }
 
-  private send(msg: { op: "append"; rows: EncodedRecord[] } | { op: "append"; packed: string } | { op: "sync" }): Promise<AppendOutcome> {
+  private send(msg: { op: "append"; rows: EncodedRecord[] } | { op: "append"; bytes: Uint8Array; fragments: readonly string[] } | { op: "sync" }, transfer: ArrayBuffer[] = []): Promise<AppendOutcome> {
     const id = this.nextId++;
     if (this.gone !== undefined) return Promise.resolve({ ok: false, last: 0, error: this.gone });
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       // A pending answer keeps the process alive; an idle writer does not.
       if (this.waiting.size === 1) this.worker.ref();
-      this.worker.postMessage({ ...msg, id });
+      this.worker.postMessage({ ...msg, id }, transfer);
     }).finally(() => {
       if (this.waiting.size === 0) this.worker.unref();
     }) as Promise<AppendOutcome>;
@@ -174,11 +143,11 @@ if (!isMainThread && parentPort && (workerData as { path?: string } | null)?.pat
   } catch (e) {
     port.postMessage({ ready: false, error: e instanceof Error ? e.message : String(e) });
   }
-  port.on("message", (m: { op: string; id: number; rows?: EncodedRecord[]; packed?: string }) => {
+  port.on("message", (m: { op: string; id: number; rows?: EncodedRecord[]; bytes?: Uint8Array; fragments?: string[] }) => {
     if (!store) return port.postMessage({ id: m.id, ok: false, error: "the store did not open" });
     if (m.op === "sync") return port.postMessage({ id: m.id, ok: true, last: 0 });
     try {
-      port.postMessage({ id: m.id, ok: true, last: store.appendEncoded(m.packed !== undefined ? unpackRows(m.packed) : m.rows ?? []) });
+      port.postMessage({ id: m.id, ok: true, last: store.appendEncoded(m.bytes !== undefined ? unpackRows({ bytes: m.bytes, fragments: m.fragments ?? [] }) : m.rows ?? []) });
     } catch (e) {
       port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
     }

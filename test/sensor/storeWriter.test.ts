@@ -3,8 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeRecord, EventStore, type EncodedRecord } from "../../src/sensor/eventStore.js";
-import fc from "fast-check";
-import { packRows, StoreWriter, unpackRows } from "../../src/sensor/storeWriter.js";
+import { StoreWriter } from "../../src/sensor/storeWriter.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -49,28 +48,5 @@ describe("StoreWriter (EventStore appends on a worker thread)", () => {
     expect(after.ok).toBe(false);
     expect(store.query().map((r) => r.record.Resource)).toEqual(["/r/2"]);
     store.close();
-  });
-});
-
-describe("packed batches (the main thread → store worker format)", () => {
-  it("unpack(pack(rows)) gives the rows back for any workload name and any JSON record", () => {
-    const row = fc.tuple(fc.integer({ min: 0, max: 2 ** 45 }), fc.constantFrom("alert" as const, "log" as const), fc.string({ unit: "binary" }), fc.jsonValue());
-    fc.assert(
-      fc.property(fc.array(row, { maxLength: 20 }), (rs) => {
-        const rows: EncodedRecord[] = rs.map(([t, k, w, v]) => [t, k, w, JSON.stringify(v)]);
-        const packed = packRows(rows);
-        expect(packed).toBeDefined();
-        expect(unpackRows(packed!)).toEqual(rows);
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it("refuses to pack a record with a raw line break or tab, and rejects a damaged batch", () => {
-    expect(packRows([[1, "log", "w", String.raw`{"a":"x\ny"}`]])).toBeDefined(); // JSON's escaped \n is fine
-    expect(packRows([[1, "log", "w", '{"a":"x' + "\n" + 'y"}']])).toBeUndefined();
-    expect(packRows([[1, "log", "w", '{"a":1}' + "\t"]])).toBeUndefined();
-    expect(() => unpackRows('1\tlog\t"w"\n')).toThrow(/bad packed batch/);
-    expect(() => unpackRows('1\tlogs\t"w"\t{}\n')).toThrow(/bad record kind/);
   });
 });

@@ -178,17 +178,56 @@ static int drain_map(int fd)
 	}
 }
 
+/* FAST_NOTE (sensor.bpf.c): after the swap no program uses the per-CPU fast
+ * slots of generation `gen` any more; add their repeats to the old map's
+ * entry for the same key (or print them alone when the map has none, e.g.
+ * it was full), then zero the slots for generation gen + 2. */
+static int drain_fast(__u32 gen, int map_fd)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(skel->maps.fast), rc = 0;
+	__u32 slot = gen & 1;
+	if (ncpu <= 0)
+		return 0;
+	struct fast_slot *f = calloc(ncpu, sizeof(*f));
+	if (!f)
+		return 0; /* the next drain of this slot reports them */
+	if (bpf_map_lookup_elem(fd, &slot, f) == 0) {
+		for (int c = 0; c < ncpu && !rc; c++) {
+			struct agg_val v;
+			if (!f[c].valid || f[c].gen != gen || !f[c].val.count)
+				continue;
+			if (bpf_map_lookup_elem(map_fd, &f[c].key, &v) == 0) {
+				v.count += f[c].val.count;
+				if (f[c].val.last_ts > v.last_ts)
+					v.last_ts = f[c].val.last_ts;
+				if (bpf_map_update_elem(map_fd, &f[c].key, &v, BPF_EXIST) == 0)
+					continue;
+			}
+			rc = emit_repeat(&ctx, &f[c].key, &f[c].val);
+		}
+		memset(f, 0, ncpu * sizeof(*f));
+		bpf_map_update_elem(fd, &slot, f, BPF_ANY);
+	}
+	free(f);
+	return rc;
+}
+
 /* Point the kernel at the other aggregation map, then report and empty the
  * one it was filling. The map-in-map update returns only after every running
  * BPF program has finished (the kernel waits for an RCU grace period on
  * ARRAY_OF_MAPS updates), so no increment can land in the old map after we
- * read it: counts are exact. */
+ * read it: counts are exact. The generation is bumped before the swap, so
+ * programs that start after it use the other fast slots (FAST_NOTE). */
 static int swap_and_drain(void)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, gen = skel->bss->agg_gen;
 	int old = agg_cur_idx;
 	if (aggregate) {
+		__atomic_store_n(&skel->bss->agg_gen, gen + 1, __ATOMIC_SEQ_CST);
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.agg_cur), &zero, &agg_fd[!old], BPF_ANY)) {
+			/* Back to gen: slots a program filled meanwhile are labelled
+			 * gen + 1 and drained after the next successful swap. */
+			__atomic_store_n(&skel->bss->agg_gen, gen, __ATOMIC_SEQ_CST);
 			error_line("cannot swap aggregation maps", 0);
 			return 0;
 		}
@@ -196,6 +235,8 @@ static int swap_and_drain(void)
 	}
 	/* First occurrences are in the ring: print them before their repeats. */
 	if (ring_buffer__consume(rb) < 0)
+		return -1;
+	if (aggregate && drain_fast(gen, agg_fd[old]))
 		return -1;
 	return aggregate ? drain_map(agg_fd[old]) : 0;
 }

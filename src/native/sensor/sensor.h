@@ -129,6 +129,18 @@ struct agg_val {
 	__u32 pad;
 };
 
+/* Per-CPU "same key as this CPU's last event" slot (FAST_NOTE in
+ * sensor.bpf.c): one per CPU and map generation (agg_gen & 1). val.count is
+ * repeats counted here and not in the aggregation map; user space adds them
+ * in after each swap. */
+struct fast_slot {
+	struct sys_key key;
+	struct agg_val val;
+	__u32 gen;   /* agg_gen when the slot was filled */
+	__u32 valid;
+	__u64 jif;   /* jiffies when val.last_ts was last read from the clock */
+};
+
 /* One per-CPU record of counters; user space sums over CPUs. */
 struct counters {
 	__u64 dropped[EV_MAX]; /* bpf_ringbuf_reserve() failed: the event is lost, counted here */

@@ -1,0 +1,218 @@
+/**
+ * Workload overhead of the sensor, paired and fine-grained (docs/benchmarks.md,
+ * "Sensor: … workload overhead").
+ *
+ * Why not "one loop with the sensor on, one with it off, per round": the
+ * machine's drift between two runs seconds apart (other processes, page
+ * cache, frequency) is larger than the 5 % being judged, so rounds spread
+ * from 1 % to 25 %. Here ONE confined workload runs the loop continuously
+ * in short segments, each bracketed by two CLOCK_MONOTONIC stamps, while
+ * the real pipeline toggles watching the workload's cgroup every
+ * `periodMs` (watch → on, unwatch → off). Afterwards each segment is
+ * classified by its stamps against the toggle times (the host and the
+ * container share CLOCK_MONOTONIC: no time namespace):
+ *   - a segment overlapping a toggle (from the request until watch/unwatch
+ *     resolved) is discarded;
+ *   - the segments of one period are summarised by their median;
+ *   - periods are paired in order, (1,2), (3,4), … — each pair one on, one
+ *     off, a second or so apart — and each pair gives one ratio
+ *     on ns/op ÷ off ns/op = rate off ÷ rate on.
+ * The result is the median of the per-pair ratios, with the interquartile
+ * range, so drift slower than a pair cancels and a disturbed pair is an
+ * outlier rather than the answer.
+ *
+ * The "on" side is exactly what an agent runs: EventPipeline (palisade-sensor,
+ * palisade-auditd, Node mapping and storing) watching the workload's cgroup,
+ * all on the same cores as the workload.
+ *
+ * Output the workload prints, per segment (the parser below expects this
+ * order): "mono_ns T0", then for the open loop openbench's
+ * "open_close_ns_per_op X" and "open_close_cpu_ns_per_op Y", then "mono_ns T1".
+ */
+import { OPENBENCH, STAMP, WWW_FILE } from "../test/conformance/harness/image.js";
+import { runWorkload, type CreatedWorkload } from "../src/runtime/workloads.js";
+import type { EventPipeline, WatchedWorkload } from "../src/sensor/eventPipeline.js";
+import { median } from "./lib/measure.js";
+import { benchWorkload, type BenchContext } from "./lib/targets.js";
+
+export type LoopName = "open" | "exec";
+
+export interface PairedOptions {
+  /** Pairs wanted (the run is sized for this many; a few more or fewer may come out). */
+  readonly pairs: number;
+  /** How long each side lasts before the next toggle. */
+  readonly periodMs: number;
+  /** open+close pairs per open segment, /bin/true runs per exec segment. */
+  readonly opensPerSegment: number;
+  readonly execsPerSegment: number;
+}
+
+export const PAIRED_FULL: PairedOptions = { pairs: 80, periodMs: 300, opensPerSegment: 5_000, execsPerSegment: 30 };
+export const PAIRED_TINY: PairedOptions = { pairs: 2, periodMs: 300, opensPerSegment: 2_000, execsPerSegment: 5 };
+
+interface Segment {
+  readonly t0: bigint;
+  readonly t1: bigint;
+  /** ns per operation. */
+  readonly ns: number;
+}
+
+interface Toggle {
+  /** When the watch/unwatch was requested and when it resolved (hrtime ns). */
+  readonly from: bigint;
+  readonly to: bigint;
+  readonly on: boolean;
+}
+
+export interface PairedResult {
+  readonly loop: LoopName;
+  /** Per pair: off and on ns/op and overhead (on/off − 1) in %. */
+  readonly pairs: readonly { readonly off: number; readonly on: number; readonly pct: number }[];
+  readonly median: number;
+  readonly q1: number;
+  readonly q3: number;
+  /** Medians of the periods' ns/op, per side. */
+  readonly offNs: number;
+  readonly onNs: number;
+  readonly segments: { readonly kept: number; readonly discarded: number };
+  readonly seconds: number;
+}
+
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+function script(loop: LoopName, segments: number, o: PairedOptions): string {
+  const body = loop === "open" ? `${OPENBENCH} ${WWW_FILE} ${o.opensPerSegment}` : `j=0; while [ $j -lt ${o.execsPerSegment} ]; do /bin/true; j=$((j+1)); done`;
+  return `i=0; while [ $i -lt ${segments} ]; do ${STAMP}; ${body}; ${STAMP}; i=$((i+1)); done`;
+}
+
+function parseSegments(loop: LoopName, out: string, o: PairedOptions): Segment[] {
+  const segs: Segment[] = [];
+  let t0: bigint | undefined;
+  let ns: number | undefined;
+  for (const line of out.split("\n")) {
+    const [k, v] = line.trim().split(" ");
+    if (k === "mono_ns" && v) {
+      if (t0 === undefined) t0 = BigInt(v);
+      else {
+        const t1 = BigInt(v);
+        const per = loop === "open" ? ns : Number(t1 - t0) / o.execsPerSegment;
+        if (per === undefined || !Number.isFinite(per)) throw new Error(`open segment without open_close_ns_per_op:\n${out.slice(0, 400)}`);
+        segs.push({ t0, t1, ns: per });
+        t0 = undefined;
+        ns = undefined;
+      }
+    } else if (k === "open_close_ns_per_op" && v) ns = Number(v);
+  }
+  return segs;
+}
+
+/**
+ * Classifies segments by the toggles and pairs the periods. Exported for the
+ * unit test: this is where an honest measurement could go wrong.
+ */
+export function pairSegments(segs: readonly Segment[], toggles: readonly Toggle[]): { pairs: { off: number; on: number }[]; kept: number; discarded: number } {
+  const periods = new Map<number, { on: boolean; ns: number[] }>();
+  let discarded = 0;
+  for (const s of segs) {
+    // Index of the last toggle that resolved before the segment started.
+    let k = -1;
+    for (let i = 0; i < toggles.length; i++) if (toggles[i]!.to <= s.t0) k = i;
+    const next = toggles[k + 1];
+    const overlaps = toggles.some((t) => t.from <= s.t1 && t.to >= s.t0);
+    if (k < 0 || overlaps || (next && next.from <= s.t1)) {
+      discarded++; // before the first toggle (start-up), or across one
+      continue;
+    }
+    const p = periods.get(k) ?? { on: toggles[k]!.on, ns: [] };
+    p.ns.push(s.ns);
+    periods.set(k, p);
+  }
+  const keys = [...periods.keys()].sort((a, b) => a - b);
+  const pairs: { off: number; on: number }[] = [];
+  for (let i = 0; i + 1 < keys.length; i++) {
+    const a = periods.get(keys[i]!)!;
+    const b = periods.get(keys[i + 1]!)!;
+    if (keys[i + 1] !== keys[i]! + 1 || a.on === b.on) continue; // a period had no clean segment: no pair across the gap
+    pairs.push(a.on ? { on: median(a.ns), off: median(b.ns) } : { off: median(a.ns), on: median(b.ns) });
+    i++; // disjoint pairs
+  }
+  return { pairs, kept: segs.length - discarded, discarded };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs one loop in one confined workload for about (2·pairs + 1) periods,
+ * toggling `pipeline`'s watch of it, and returns the paired result.
+ */
+export async function pairedOverhead(ctx: BenchContext, pipeline: EventPipeline, loop: LoopName, o: PairedOptions, log: (l: string) => void): Promise<PairedResult> {
+  const name = `bench-ovh-${loop}`;
+  // Size the run from a short calibration segment run (unwatched).
+  const calib = await runWorkload({ ...benchWorkload(`${name}-cal`, ctx.image.ref, ["/bin/sh", "-c", script(loop, 3, o)]), features: ctx.features, store: ctx.store, stdio: "pipe", timeoutMs: 120_000 });
+  if (calib.exitCode !== 0) throw new Error(`${loop} calibration exited ${calib.exitCode}: ${calib.stderr.trim()}`);
+  const cs = parseSegments(loop, calib.stdout, o);
+  const segMs = median(cs.map((s) => Number(s.t1 - s.t0) / 1e6));
+  const wantMs = (2 * o.pairs + 2) * o.periodMs * 1.15;
+  const segments = Math.max(4, Math.ceil(wantMs / segMs));
+  log(`${loop}: segment ≈ ${segMs.toFixed(0)} ms, running ${segments} segments, toggling every ${o.periodMs} ms`);
+
+  const toggles: Toggle[] = [];
+  let created: CreatedWorkload | undefined;
+  let finished = false;
+  const watched = (c: CreatedWorkload): WatchedWorkload => ({ name: c.name, cgroupPath: c.cgroupPath!, containerId: c.id, containerName: c.name, namespace: c.namespace, labels: c.labels, image: c.image, effective: c.effective, auditOnly: false, ...(c.launcher ? { setupExecs: [c.launcher] } : {}) });
+  const toggler = (async () => {
+    while (!created && !finished) await sleep(5);
+    let on = false;
+    while (!finished) {
+      await sleep(o.periodMs);
+      if (finished || !created) break;
+      const from = process.hrtime.bigint();
+      if (on) await pipeline.unwatch(created.name);
+      else await pipeline.watch(watched(created));
+      on = !on;
+      toggles.push({ from, to: process.hrtime.bigint(), on });
+    }
+    if (on && created) await pipeline.unwatch(created.name);
+  })();
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await runWorkload({
+      ...benchWorkload(name, ctx.image.ref, ["/bin/sh", "-c", script(loop, segments, o)]),
+      features: ctx.features,
+      store: ctx.store,
+      stdio: "pipe",
+      timeoutMs: 600_000,
+      onCreated: (c: CreatedWorkload) => {
+        created = c;
+        return Promise.resolve();
+      },
+    });
+  } finally {
+    finished = true;
+    await toggler;
+  }
+  if (r.exitCode !== 0) throw new Error(`${loop} loop exited ${r.exitCode}: ${r.stderr.trim()}`);
+  const segs = parseSegments(loop, r.stdout, o);
+  const { pairs, kept, discarded } = pairSegments(segs, toggles);
+  if (pairs.length === 0) throw new Error(`${loop}: no clean on/off pair (${segs.length} segments, ${toggles.length} toggles)`);
+  const pcts = pairs.map((p) => (p.on / p.off - 1) * 100);
+  return {
+    loop,
+    pairs: pairs.map((p, i) => ({ ...p, pct: pcts[i]! })),
+    median: median(pcts),
+    q1: quantile(pcts, 0.25),
+    q3: quantile(pcts, 0.75),
+    offNs: median(pairs.map((p) => p.off)),
+    onNs: median(pairs.map((p) => p.on)),
+    segments: { kept, discarded },
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
