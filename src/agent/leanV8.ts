@@ -38,8 +38,16 @@ export const LEAN_V8_FLAGS: readonly string[] = ["--no-opt", "--no-sparkplug", "
  * event with it against 31.1 / 33.3 without (two runs each). Unlike
  * --max-semi-space-size, which V8 reads only at start-up, this flag is read
  * each time the young generation would grow, so setting it at run time works.
+ *
+ * --minor-gc-task-trigger=20: V8 schedules a young-generation collection as
+ * a task once the young generation is 20 % full (default 80 %), so the idle
+ * agent's young pages are collected and given back before most of the
+ * semi-space is touched: the RSS sawtooth over the footprint window fell
+ * from 56.05–57.00 to 56.40–56.77 MiB (max −0.2 MiB, 2026-11-23 18:47, same
+ * run; docs/benchmarks.md, "Agent footprint"). Replay: 23.2 / 24.0 µs per
+ * event with both flags, 23.4 / 25.7 without either.
  */
-export const AGENT_V8_FLAGS: readonly string[] = ["--semi-space-growth-factor=1"];
+export const AGENT_V8_FLAGS: readonly string[] = ["--semi-space-growth-factor=1", "--minor-gc-task-trigger=20"];
 
 /**
  * Applies the flags (`defaults` unless PALISADE_AGENT_V8_FLAGS says otherwise);
