@@ -24,8 +24,10 @@ describe("parseSensorLine", () => {
       ['{"source":"bpf"}', /no type/],
       ['{"type":"file","source":"elsewhere"}', /unknown source/],
       ['{"type":"teleport","source":"bpf"}', /unknown type/],
-      ['{"type":"constructor","source":"bpf"}', /unknown type/],
-      ['{"type":"__proto__","source":"bpf"}', /unknown type/],
+      // Names on Object.prototype: looking them up in the table must not find (and iterate) a function.
+      ['{"type":"constructor","source":"bpf","time":"t","pid":1,"count":1}', /unknown type/],
+      ['{"type":"toString","source":"bpf","time":"t","pid":1,"count":1}', /unknown type/],
+      ['{"type":"__proto__","source":"bpf","time":"t","pid":1,"count":1}', /unknown type/],
       ['{"type":"exec","source":"bpf","time":"t","pid":1,"count":1}', /filename/],
       [L.FILE.replace('"count":1', '"count":0'), /count/],
       [L.FILE.replace('"path":"/etc/hostname"', '"path":42'), /path/],
