@@ -6,17 +6,14 @@
  * kernel's audit setting must be as we found it afterwards.
  */
 import { createServer, type Server } from "node:net";
-import { afterEach, describe, expect } from "vitest";
+import { describe, expect } from "vitest";
 import type { DenialEvent, FileEvent, SensorEvent } from "../../src/sensor/events.js";
 import { toKubeArmor, type KubeArmorAlert } from "../../src/sensor/kubearmor.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
-import { AUDIT, auditEnabled, BIN, BPF, CGROUP2, collect, isAlive, LANDLOCK_AUDIT, makeCgroup, runHelper, SENSOR_BUILT, waitFor } from "./helpers.js";
+import { AUDIT, auditEnabled, BIN, BPF, CGROUP2, cleanupAfterEach, collect, isAlive, LANDLOCK_AUDIT, makeCgroup, runHelper, SENSOR_BUILT, waitFor } from "./helpers.js";
 
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const defer = cleanupAfterEach();
 
 const isDenial = (e: SensorEvent): e is DenialEvent => e.type === "denial";
 
@@ -27,7 +24,7 @@ function listen(): Promise<number> {
       const a = server.address();
       resolve(typeof a === "object" && a ? a.port : 0);
     });
-    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    defer(() => new Promise<void>((r) => server.close(() => r())));
   });
 }
 
@@ -37,11 +34,10 @@ describe("palisade-auditd (Landlock denials from audit netlink)", () => {
     [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2, AUDIT, LANDLOCK_AUDIT],
     async () => {
       const auditBefore = auditEnabled();
-      const cg = makeCgroup("audit");
-      cleanups.push(() => cg.remove());
+      const cg = makeCgroup("audit", defer);
       const port = await listen();
       const sensor = await SensorProcess.start({ binDir: BIN, bpf: "required", audit: "required", cgroupIds: [cg.id] });
-      cleanups.push(() => sensor.stop());
+      defer(() => sensor.stop());
       expect(sensor.status().mode).toBe("bpf+audit");
       expect(auditEnabled()).toBeGreaterThanOrEqual(1);
       const events = collect(sensor);
@@ -113,9 +109,9 @@ describe("palisade-auditd (Landlock denials from audit netlink)", () => {
       const auditBefore = auditEnabled();
       // With audit off before, the old code had the first sensor (which turned it on) turn it off under the second.
       const first = await SensorProcess.start({ binDir: BIN, bpf: false, audit: "required" });
-      cleanups.push(() => first.stop());
+      defer(() => first.stop());
       const second = await SensorProcess.start({ binDir: BIN, bpf: false, audit: "required" });
-      cleanups.push(() => second.stop());
+      defer(() => second.stop());
       expect(auditEnabled()).toBeGreaterThanOrEqual(1);
       await first.stop();
       expect(auditEnabled()).toBeGreaterThanOrEqual(1);

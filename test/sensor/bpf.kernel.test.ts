@@ -9,14 +9,14 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect } from "vitest";
+import { afterAll, describe, expect } from "vitest";
 import type { ExecEvent, ExitEvent, FileEvent, ForkEvent, NetEvent, SensorEvent } from "../../src/sensor/events.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, collect, isAlive, loadedProgIds, makeCgroup, OUR_PROGS, progIdsOfPid, runHelper, secretFile, SENSOR_BUILT, tempDir, type TestCgroup } from "./helpers.js";
+import { BIN, BPF, CGROUP2, cleanupAfterEach, collect, isAlive, loadedProgIds, makeCgroup, OUR_PROGS, progIdsOfPid, runHelper, secretFile, SENSOR_BUILT, tempDir } from "./helpers.js";
 
 const REQS = [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2];
-const cleanups: (() => void | Promise<void>)[] = [];
+const defer = cleanupAfterEach();
 const sensorPids: number[] = [];
 /** Ids of the BPF programs our sensors loaded: other processes on the host (the agent tests) may run sensors of their own. */
 const ourProgIds = new Set<number>();
@@ -31,15 +31,10 @@ async function startSensor(opts: Parameters<typeof SensorProcess.start>[0] = {})
     expect(ids.length, `sensor pid ${ready.pid} holds no BPF program`).toBeGreaterThanOrEqual(OUR_PROGS.length);
     for (const id of ids) ourProgIds.add(id);
   }
-  cleanups.push(() => s.stop());
+  defer(() => s.stop());
   return s;
 }
 
-function cgroup(tag: string): TestCgroup {
-  const cg = makeCgroup(tag);
-  cleanups.push(() => cg.remove());
-  return cg;
-}
 
 function listen(): Promise<{ server: Server; port: number }> {
   return new Promise((resolve) => {
@@ -48,7 +43,7 @@ function listen(): Promise<{ server: Server; port: number }> {
       const addr = server.address();
       resolve({ server, port: typeof addr === "object" && addr ? addr.port : 0 });
     });
-    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    defer(() => new Promise<void>((r) => server.close(() => r())));
   });
 }
 
@@ -56,10 +51,6 @@ const ofPid = (events: readonly SensorEvent[], pid: number) => events.filter((e)
 const isFile = (e: SensorEvent): e is FileEvent => e.type === "file";
 const isNet = (e: SensorEvent): e is NetEvent => e.type === "net";
 
-afterEach(async () => {
-  // Stop sensors before removing cgroups (LIFO), whatever the test did.
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 afterAll(async () => {
   // Nothing may outlive the tests: no sensor process, no BPF program of ours
@@ -77,9 +68,9 @@ afterAll(async () => {
 
 describe("palisade-sensor (BPF tracepoints)", () => {
   kernelIt("reports exec, file, network and denied events of the watched cgroup only, with correct fields", REQS, async () => {
-    const cg = cgroup("fields");
+    const cg = makeCgroup("fields", defer);
     const dir = tempDir("sensor");
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    defer(() => rmSync(dir, { recursive: true, force: true }));
     const secret = secretFile(dir);
     const marker = join(dir, "outsider-marker");
     const { port } = await listen();
@@ -126,7 +117,7 @@ describe("palisade-sensor (BPF tracepoints)", () => {
   });
 
   kernelIt("watches and unwatches cgroups through stdin commands, and reports forks", REQS, async () => {
-    const cg = cgroup("watch");
+    const cg = makeCgroup("watch", defer);
     const sensor = await startSensor();
     const events = collect(sensor);
     expect(await sensor.watch(cg.path)).toBe(cg.id);
@@ -153,7 +144,7 @@ describe("palisade-sensor (BPF tracepoints)", () => {
   });
 
   kernelIt("aggregates repeated events in the kernel: 5000 opens arrive as a few lines whose counts sum to 5000", REQS, async () => {
-    const cg = cgroup("agg");
+    const cg = makeCgroup("agg", defer);
     const sensor = await startSensor({ cgroupIds: [cg.id], flushMs: 100 });
     const events = collect(sensor);
     const run = await runHelper([`cgroup=${cg.path}`, "repeat=/etc/hostname,5000"]);
@@ -170,9 +161,9 @@ describe("palisade-sensor (BPF tracepoints)", () => {
     "never loses events silently: under a flood, received + dropped equals what was sent",
     REQS,
     async () => {
-      const cg = cgroup("flood");
+      const cg = makeCgroup("flood", defer);
       const dir = tempDir("flood");
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      defer(() => rmSync(dir, { recursive: true, force: true }));
       const sent = 200_000;
       // A 16 KiB ring holds ~40 records: a flood of distinct (unaggregatable) opens must overflow it.
       const sensor = await startSensor({ cgroupIds: [cg.id], ringbufKb: 16 });
@@ -197,9 +188,9 @@ describe("palisade-sensor (BPF tracepoints)", () => {
     "keeps up with a flood given a large ring buffer (measures events/s)",
     REQS,
     async () => {
-      const cg = cgroup("rate");
+      const cg = makeCgroup("rate", defer);
       const dir = tempDir("rate");
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      defer(() => rmSync(dir, { recursive: true, force: true }));
       const sent = 100_000;
       const sensor = await startSensor({ cgroupIds: [cg.id], ringbufKb: 65536 });
       let received = 0;

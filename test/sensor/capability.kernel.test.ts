@@ -11,7 +11,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect } from "vitest";
+import { describe, expect } from "vitest";
 import { combinePolicies, parseDocuments } from "../../src/policy/index.js";
 import { EventPipeline } from "../../src/sensor/eventPipeline.js";
 import { EventStore } from "../../src/sensor/eventStore.js";
@@ -19,7 +19,7 @@ import type { CapabilityEvent, NetEvent, SensorEvent } from "../../src/sensor/ev
 import type { KubeArmorAlert } from "../../src/sensor/kubearmor.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT, type Requirement } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, collect, HELPER, makeCgroup, runHelper, SENSOR_BUILT, tempDir } from "./helpers.js";
+import { BIN, BPF, CGROUP2, cleanupAfterEach, collect, HELPER, makeCgroup, runHelper, SENSOR_BUILT, tempDir } from "./helpers.js";
 
 /** The tracepoint is new in Linux 6.14: its typedef name is in the kernel's BTF strings. */
 const CAP_TRACEPOINT: Requirement = {
@@ -37,11 +37,8 @@ const REQS = [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2, CAP_TRACEPOINT];
 const CAP_CHOWN = 0;
 const CAP_NET_RAW = 13;
 const NOBODY = 65534;
-const cleanups: (() => void | Promise<void>)[] = [];
+const defer = cleanupAfterEach();
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 const isCap = (e: SensorEvent): e is CapabilityEvent => e.type === "capability";
 /** Occurrences (counts of first and repeat lines) of matching capability events. */
@@ -49,7 +46,7 @@ const occurrences = (events: readonly CapabilityEvent[], pred: (e: CapabilityEve
 
 function ownedFile(): string {
   const dir = tempDir("capsensor");
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
   const f = join(dir, "owned");
   writeFileSync(f, "x\n");
   return f;
@@ -57,10 +54,9 @@ function ownedFile(): string {
 
 describe("palisade-sensor: capability checks", () => {
   kernelIt("reports capabilities used and refused with cap, result, uid, syscall and cgroup; leaves out the mmap probe", REQS, async () => {
-    const cg = makeCgroup("cap");
-    cleanups.push(() => cg.remove());
+    const cg = makeCgroup("cap", defer);
     const sensor = await SensorProcess.start({ binDir: BIN, bpf: "required", audit: false, cgroupIds: [cg.path] });
-    cleanups.push(() => sensor.stop());
+    defer(() => sensor.stop());
     const ready = sensor.status().bpf.ready as { capabilities?: boolean; capProbeFilter?: boolean };
     expect(ready.capabilities).toBe(true);
     expect(ready.capProbeFilter).toBe(true);
@@ -163,13 +159,12 @@ spec:
 describe("capability events in the live pipeline", () => {
   kernelIt("a matchCapabilities Block rule turns a refused CAP_NET_RAW into an alert; an Audit rule a used CAP_CHOWN; the rest are logs", REQS, async () => {
     const dir = tempDir("cappipe");
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const cg = makeCgroup("cappipe");
-    cleanups.push(() => cg.remove());
+    defer(() => rmSync(dir, { recursive: true, force: true }));
+    const cg = makeCgroup("cappipe", defer);
     const store = EventStore.open(join(dir, "events.db"));
-    cleanups.push(() => store.close());
+    defer(() => store.close());
     const pipeline = await EventPipeline.start({ store, sensor: { binDir: BIN, bpf: "required", audit: false } });
-    cleanups.push(() => pipeline.close());
+    defer(() => pipeline.close());
     const parsed = parseDocuments(POLICY, "cap.yaml");
     expect(parsed.errors).toEqual([]);
     const labels = { app: "capdemo" };

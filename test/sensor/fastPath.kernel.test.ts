@@ -6,30 +6,22 @@
  * as repeats of it, and counts must stay exact while user space swaps the
  * aggregation maps (and drains the fast slots) many times a second.
  */
-import { afterEach, describe, expect } from "vitest";
+import { describe, expect } from "vitest";
 import type { FileEvent, SensorEvent } from "../../src/sensor/events.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, collect, makeCgroup, runHelper, SENSOR_BUILT, type TestCgroup } from "./helpers.js";
+import { BIN, BPF, CGROUP2, cleanupAfterEach, collect, makeCgroup, runHelper, SENSOR_BUILT } from "./helpers.js";
 
 const REQS = [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2];
-const cleanups: (() => void | Promise<void>)[] = [];
+const defer = cleanupAfterEach();
 
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 async function startSensor(cgroupIds: string[], flushMs: number): Promise<SensorProcess> {
   const s = await SensorProcess.start({ binDir: BIN, bpf: "required", audit: false, cgroupIds, flushMs });
-  cleanups.push(() => s.stop());
+  defer(() => s.stop());
   return s;
 }
 
-function cgroup(tag: string): TestCgroup {
-  const cg = makeCgroup(tag);
-  cleanups.push(() => cg.remove());
-  return cg;
-}
 
 const isFile = (e: SensorEvent): e is FileEvent => e.type === "file";
 
@@ -46,7 +38,7 @@ function sums(events: readonly SensorEvent[], paths: readonly string[]): Map<str
 
 describe("on_sys_exit fast path (per-CPU last key)", () => {
   kernelIt("never folds an event into a key that differs in path, path length, result or uid", REQS, async () => {
-    const cg = cgroup("fastkey");
+    const cg = makeCgroup("fastkey", defer);
     const sensor = await startSensor([cg.id], 60_000);
     const events = collect(sensor);
     const n = 3000;
@@ -83,8 +75,8 @@ describe("on_sys_exit fast path (per-CPU last key)", () => {
     "keeps pids and cgroups apart and counts exactly while the maps are swapped every 5 ms",
     REQS,
     async () => {
-      const a = cgroup("fasta");
-      const b = cgroup("fastb");
+      const a = makeCgroup("fasta", defer);
+      const b = makeCgroup("fastb", defer);
       const sensor = await startSensor([a.id, b.id], 5);
       const events = collect(sensor);
       const n = 40_000;

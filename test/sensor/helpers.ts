@@ -12,6 +12,7 @@ import { nativeBuildDir, repoRoot } from "../../src/core/paths.js";
 import { cgroup2Mount, cgroupIdOfPath } from "../../src/sensor/cgroup.js";
 import type { SensorEvent } from "../../src/sensor/events.js";
 import type { SensorProcess } from "../../src/sensor/sensorProcess.js";
+import { afterEach } from "vitest";
 import type { Requirement } from "../kernelTest.js";
 
 export const BIN = nativeBuildDir();
@@ -65,14 +66,27 @@ export interface TestCgroup {
   remove(): void;
 }
 
+/**
+ * What a test must undo, undone after it whatever it did, last first (a
+ * sensor stops before the cgroup it watched is removed). Call once at a test
+ * file's top level: it registers the afterEach and returns `defer`.
+ */
+export function cleanupAfterEach(): (undo: () => unknown) => void {
+  const undos: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const undo of undos.splice(0).reverse()) await undo();
+  });
+  return (undo) => void undos.push(undo);
+}
+
 let cgSeq = 0;
-/** A child cgroup of the v2 root, removed (after its processes are gone) by remove(). */
-export function makeCgroup(tag: string): TestCgroup {
+/** A child cgroup of the v2 root, removed (after its processes are gone) by remove() — or after the test, given `defer` (cleanupAfterEach). */
+export function makeCgroup(tag: string, defer?: (undo: () => unknown) => void): TestCgroup {
   const mount = cgroup2Mount();
   if (!mount) throw new Error("no cgroup2 mount");
   const path = join(mount, `palisade-sensor-test-${process.pid}-${tag}-${cgSeq++}`);
   mkdirSync(path);
-  return {
+  const cg: TestCgroup = {
     path,
     id: cgroupIdOfPath(path),
     remove() {
@@ -95,6 +109,8 @@ export function makeCgroup(tag: string): TestCgroup {
       rmdirSync(path);
     },
   };
+  defer?.(() => cg.remove());
+  return cg;
 }
 
 export interface HelperRun {
