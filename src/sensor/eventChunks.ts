@@ -32,9 +32,14 @@ import type { RecordKind } from "./eventStore.js";
 
 export type EncodedRecord = readonly [number, RecordKind, string, string] | readonly [number, RecordKind, string, string, number, string];
 
+/** A record's JSON text written without its workload's fields, with them put back at `at`. */
+export function withFragment(json: string, at: number, fragment: string): string {
+  return json.slice(0, at) + fragment + json.slice(at);
+}
+
 /** The record's JSON text, workload fields included. */
 export function fullJson(row: EncodedRecord): string {
-  return row.length === 6 ? row[3].slice(0, row[4]) + row[5] + row[3].slice(row[4]) : row[3];
+  return row.length === 6 ? withFragment(row[3], row[4], row[5]) : row[3];
 }
 
 /** One row of the chunks table (see eventStore.ts for the table). */
@@ -93,7 +98,7 @@ export function chunkRecords(c: Chunk): { seq: number; timeMs: number; json: str
     const atText = c.body.slice(t1 + 1, t2);
     const json = c.body.slice(t2 + 1, end);
     const at = atText === "" ? -1 : Number(atText);
-    out.push({ seq: c.firstSeq + i, timeMs: Number(c.body.slice(pos, t1)), json: at >= 0 && c.fragment !== null ? json.slice(0, at) + c.fragment + json.slice(at) : json });
+    out.push({ seq: c.firstSeq + i, timeMs: Number(c.body.slice(pos, t1)), json: at >= 0 && c.fragment !== null ? withFragment(json, at, c.fragment) : json });
     pos = end + 1;
   }
   return out;

@@ -364,11 +364,9 @@ export class EventPipeline {
   }
 
   private push(row: EncodedRecord): void {
-    if (!this.batch.add(row)) {
-      // Cannot happen for the rows made here (their JSON text has no raw TAB or LF): stored alone, in order.
-      this.flushBuffer();
-      return this.send([row]);
-    }
+    // Every row made here packs (its JSON text comes from JSON.stringify: no raw TAB or LF); were one
+    // not to, it would be lost — counted and logged like a failed append, never silently.
+    if (!this.batch.add(row)) return this.notStored(1, "a record's JSON text holds a raw TAB or line feed");
     if (this.batch.rows >= (this.opts.batchMax ?? 2000)) this.flushBuffer();
     else this.batchTimer ??= setTimeout(() => this.flushBuffer(), this.opts.batchMs ?? 100);
   }
@@ -384,10 +382,9 @@ export class EventPipeline {
     this.send(this.batch.take());
   }
 
-  /** Appends a packed batch (or loose rows) to the store: on the worker once it runs, else inline. */
-  private send(b: Packed | EncodedRecord[]): void {
-    const rows = Array.isArray(b) ? b.length : b.rows;
-    const alerts = Array.isArray(b) ? b.filter((r) => r[1] === "alert").length : b.alerts;
+  /** Appends a packed batch to the store: on the worker once it runs, else inline. */
+  private send(b: Packed): void {
+    const { rows, alerts } = b;
     if (!this.writer && !this.writerStarting && rows >= WORKER_FROM_BATCH && this.opts.storeWorker !== false && !this.closing) {
       // Until the worker is up, appends stay inline (and complete), so the order of records is kept.
       this.writerStarting = StoreWriter.start(this.opts.store.path, this.opts.store.maxRecords).then(
@@ -396,11 +393,11 @@ export class EventPipeline {
       );
     }
     if (this.writer) {
-      void (Array.isArray(b) ? this.writer.append(b) : this.writer.appendPacked(b)).then((o) => (o.ok ? this.stored(rows, alerts, o.last) : this.notStored(rows, o.error)));
+      void this.writer.appendPacked(b).then((o) => (o.ok ? this.stored(rows, alerts, o.last) : this.notStored(rows, o.error)));
       return;
     }
     try {
-      this.stored(rows, alerts, this.opts.store.appendEncoded(Array.isArray(b) ? b : unpackRows(b)));
+      this.stored(rows, alerts, this.opts.store.appendEncoded(unpackRows(b)));
     } catch (e) {
       this.notStored(rows, e instanceof Error ? e.message : String(e));
     }

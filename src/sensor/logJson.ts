@@ -12,6 +12,7 @@
  * parsing is cached per second.
  */
 import { hostname } from "node:os";
+import { withFragment } from "./eventChunks.js";
 import type { SensorEvent } from "./events.js";
 import { timeMs, updatedTime } from "./eventTime.js";
 import { operation, processNames, resourceAndData, resultText, workloadFields, type KubeArmorMapOptions, type WorkloadInfo } from "./kubearmor.js";
@@ -65,7 +66,7 @@ export interface LogParts {
  */
 export function logJson(ev: SensorEvent, opts: KubeArmorMapOptions): string | null {
   const p = logParts(ev, opts);
-  return p && p.json.slice(0, p.at) + p.fragment + p.json.slice(p.at);
+  return p && withFragment(p.json, p.at, p.fragment);
 }
 
 /** logJson() in parts: the pipeline stores them so, the workload's fields once per chunk. */
