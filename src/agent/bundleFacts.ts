@@ -27,7 +27,7 @@
  *    "labels":{"app":"x"},"effective":<EffectivePolicy as JSON>}
  */
 import { spawn } from "node:child_process";
-import { ERROR_CODES, PalisadeError, type ErrorCode } from "../core/errors.js";
+import { PalisadeError } from "../core/errors.js";
 import { effectivePolicyFromJson } from "../policy/effectiveJson.js";
 import type { EffectivePolicy } from "../policy/model.js";
 import type { AgentStore } from "./agentStore.js";
@@ -53,12 +53,16 @@ export function encodeBundleFacts(digest: string, f: BundleFacts): string {
 /** The facts `json` holds for `digest`, or undefined when absent, damaged or about another bundle. */
 export function decodeBundleFacts(json: string | undefined, digest: string): BundleFacts | undefined {
   if (json === undefined) return undefined;
-  let v: Record<string, unknown>;
   try {
-    v = JSON.parse(json) as Record<string, unknown>;
+    return bundleFactsFromValue(JSON.parse(json), digest);
   } catch {
     return undefined;
   }
+}
+
+/** decodeBundleFacts of the parsed JSON (the child's answer carries it parsed). */
+function bundleFactsFromValue(value: unknown, digest: string): BundleFacts | undefined {
+  const v = value as Record<string, unknown> | null;
   if (typeof v !== "object" || v === null || v.v !== 1 || v.digest !== digest || typeof v.namespace !== "string") return undefined;
   if (v.restartPolicy !== "Always" && v.restartPolicy !== "OnFailure" && v.restartPolicy !== "Never") return undefined;
   const labels = v.labels as Record<string, unknown> | null;
@@ -154,25 +158,19 @@ function inspectInChild(bytes: Buffer, digest: string, command: readonly string[
 function readAnswer(out: string, digest: string): ChildAnswer | undefined {
   const line = out.split("\n").find((l) => l.startsWith("{"));
   if (!line) return undefined;
-  let a: { ok?: unknown; facts?: unknown; error?: Record<string, unknown> };
+  let a: { ok?: unknown; facts?: unknown; error?: unknown };
   try {
     a = JSON.parse(line) as typeof a;
   } catch {
     return undefined;
   }
   if (a.ok === true) {
-    const facts = decodeBundleFacts(JSON.stringify(a.facts), digest);
+    const facts = bundleFactsFromValue(a.facts, digest);
     return facts ? { facts } : undefined;
   }
-  const e = a.error;
-  if (a.ok !== false || typeof e !== "object" || e === null || typeof e.code !== "string" || typeof e.message !== "string" || !(e.code in ERROR_CODES)) return undefined;
+  const e = a.ok === false ? PalisadeError.fromJSON(a.error) : undefined;
+  if (!e) return undefined;
   // Only the bundle's own faults are the bundle's; anything else (INTERNAL, IO) is the child's, and is retried in-process.
   if (e.code !== "AGENT_BUNDLE_REFUSED" && !e.code.startsWith("POLICY_")) return { why: `the child failed: ${e.code}: ${e.message}` };
-  return {
-    error: new PalisadeError(e.code as ErrorCode, e.message, {
-      ...(typeof e.hint === "string" ? { hint: e.hint } : {}),
-      ...(typeof e.where === "object" && e.where !== null ? { where: e.where as { file: string } } : {}),
-      ...(typeof e.details === "object" && e.details !== null ? { details: e.details as Record<string, unknown> } : {}),
-    }),
-  };
+  return { error: e };
 }

@@ -84,6 +84,18 @@ export class PalisadeError extends Error {
     this.details = options.details;
   }
 
+  /** The error toJSON() described (e.g. sent by another process), or undefined if `v` is not one. */
+  static fromJSON(v: unknown): PalisadeError | undefined {
+    if (typeof v !== "object" || v === null) return undefined;
+    const e = v as Record<string, unknown>;
+    if (typeof e.code !== "string" || !(e.code in ERROR_CODES) || typeof e.message !== "string") return undefined;
+    return new PalisadeError(e.code as ErrorCode, e.message, {
+      ...(typeof e.hint === "string" ? { hint: e.hint } : {}),
+      ...(typeof e.where === "object" && e.where !== null ? { where: e.where as SourceLocation } : {}),
+      ...(typeof e.details === "object" && e.details !== null ? { details: e.details as Record<string, unknown> } : {}),
+    });
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       code: this.code,

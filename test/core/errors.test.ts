@@ -33,6 +33,17 @@ describe("PalisadeError", () => {
     expect(e.hint).toMatch(/bug in Palisade/);
   });
 
+  it("fromJSON reads back what toJSON wrote (another process's error), and refuses what is not one", () => {
+    const e = new PalisadeError("POLICY_SCHEMA", "bad", { hint: "fix it", where: { file: "p.yaml", line: 3, column: 5 }, details: { field: "spec" } });
+    const back = PalisadeError.fromJSON(JSON.parse(JSON.stringify(e.toJSON())));
+    expect(back).toBeInstanceOf(PalisadeError);
+    expect(back!.toJSON()).toEqual(e.toJSON());
+    expect(PalisadeError.fromJSON({ code: "NO_SUCH_CODE", message: "x" })).toBeUndefined();
+    expect(PalisadeError.fromJSON({ code: "IO" })).toBeUndefined();
+    expect(PalisadeError.fromJSON("IO")).toBeUndefined();
+    expect(PalisadeError.fromJSON(null)).toBeUndefined();
+  });
+
   it("keeps the version in step with package.json", () => {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
     expect(PALISADE_VERSION).toBe(pkg.version);
