@@ -15,7 +15,7 @@
  *    watching its cgroup; overhead = median over on/off pairs of
  *    (on ns/op ÷ off ns/op − 1), with the interquartile range.
  *
- *   sudo npx tsx bench/sensor.ts [--events N] [--pairs P] [--period-ms MS] [--tiny] [--only throughput|overhead] [--markdown FILE]
+ *   sudo npx tsx bench/sensor.ts [--events N] [--pairs P] [--period-ms MS] [--tiny] [--only throughput|overhead] [--loops open,exec] [--markdown FILE]
  *
  * Needs root, kernel BTF, audit, runc, busybox-static, gcc (static helpers).
  */
@@ -36,7 +36,7 @@ import { packRows } from "../src/sensor/packedBatch.js";
 import { toKubeArmor, type KubeArmorLog } from "../src/sensor/kubearmor.js";
 import { operationOf } from "../src/sensor/logOperation.js";
 import { ProcessTable } from "../src/sensor/processTable.js";
-import { PAIRED_FULL, PAIRED_TINY, pairedOverhead, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
+import { PAIRED_FULL, PAIRED_TINY, pairedOverhead, type LoopName, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
 import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
 import { withBenchContext } from "./lib/targets.js";
 
@@ -151,14 +151,14 @@ export interface OverheadResult {
   readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
 }
 
-export async function overhead(o: PairedOptions, log: (l: string) => void): Promise<OverheadResult> {
+export async function overhead(o: PairedOptions, log: (l: string) => void, loops: readonly LoopName[] = ["open", "exec"]): Promise<OverheadResult> {
   return withBenchContext(async (ctx, dataDir) => {
     const store = EventStore.open(join(dataDir, "events.db"));
     const pipeline = await EventPipeline.start({ store, log });
     const before = loadavg();
     try {
       const results: PairedResult[] = [];
-      for (const loop of ["open", "exec"] as const) {
+      for (const loop of loops) {
         const r = await pairedOverhead(ctx, pipeline, loop, o, log);
         results.push(r);
         log(`${loop}: ${r.pairs.length} pairs in ${r.seconds.toFixed(0)} s (segments kept ${r.segments.kept}, discarded ${r.segments.discarded}); off ${r.offNs.toFixed(0)} ns/op, on ${r.onNs.toFixed(0)} ns/op; overhead median ${r.median.toFixed(1)} %, IQR ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} %`);
@@ -288,7 +288,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const only = arg("--only");
   const tp = only === "overhead" ? [] : await throughput(events, tiny ? PACINGS.slice(-2) : PACINGS, log);
-  const oh = only === "throughput" ? undefined : await overhead(paired, log);
+  const loops = (arg("--loops") ?? "open,exec").split(",");
+  for (const l of loops) if (l !== "open" && l !== "exec") throw new Error(`--loops: unknown loop ${JSON.stringify(l)} (open, exec)`);
+  const oh = only === "throughput" ? undefined : await overhead(paired, log, loops as LoopName[]);
   const stages = stageCosts();
   log(`stages (µs/event): ${JSON.stringify(stages)}`);
   const md = markdown(tp, oh, stages, `sudo npx tsx bench/sensor.ts ${argv.join(" ")}`.trim());

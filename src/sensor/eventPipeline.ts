@@ -137,6 +137,16 @@ export interface PipelineOptions {
 }
 
 const DEFAULT_SETUP_EXECS = ["/.palisade/launch"];
+/**
+ * runc init re-executing itself from a sealed copy of the runc binary
+ * (runc's cloned-binary protection: execveat on a memfd, seen as /dev/fd/N or
+ * /proc/self/fd/N). runc moves its child into the workload's cgroup right
+ * after starting it, so whether this exec happens before or after the move
+ * is a race — on some machines it always lands inside the watched cgroup.
+ * Only a process not yet known as the workload's can be setup (isWorkload),
+ * so a workload process exec'ing a memfd stays the workload's.
+ */
+const RUNC_REEXEC = /^\/(?:dev|proc\/self)\/fd\/\d+$/;
 /** How long a workload's cgroup id stays attributable after unwatch (late audit records). */
 const RETIRE_MS = 5_000;
 const STATS_STORE_MS = 5_000;
@@ -303,7 +313,7 @@ export class EventPipeline {
     const { started } = watched;
     const t = timeMs(ev.firstTime ?? ev.time);
     if (ev.type === "exec" && ev.result === 0 && !started.has(ev.pid)) {
-      if ((watched.w.setupExecs ?? DEFAULT_SETUP_EXECS).includes(ev.filename)) return false;
+      if ((watched.w.setupExecs ?? DEFAULT_SETUP_EXECS).includes(ev.filename) || RUNC_REEXEC.test(ev.filename)) return false;
       started.set(ev.pid, t);
       return true;
     }

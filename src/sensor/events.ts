@@ -164,6 +164,8 @@ export interface SourceStats {
   readonly droppedByKind?: Readonly<Record<string, number>>;
   readonly eventsByKind?: Readonly<Record<string, number>>;
   readonly folded?: number;
+  /** bpf: the part of `folded` counted by the per-CPU fast path (as of the last flush). */
+  readonly fastHits?: number;
   readonly aggFull?: number;
   readonly watched?: number;
   /** audit: growth of the kernel's audit "lost" counter (an upper bound, see docs). */

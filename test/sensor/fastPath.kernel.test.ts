@@ -4,7 +4,9 @@
  * differ from the cached key only in the path's last byte, the path's
  * length, the result, the uid, the pid or the cgroup must never be counted
  * as repeats of it, and counts must stay exact while user space swaps the
- * aggregation maps (and drains the fast slots) many times a second.
+ * aggregation maps (and drains the fast slots) many times a second — also
+ * when short processes follow one another and each takes the slot over
+ * from the one before (FAST_MISSES, fast_fold).
  */
 import { describe, expect } from "vitest";
 import type { FileEvent, SensorEvent } from "../../src/sensor/events.js";
@@ -42,8 +44,8 @@ describe("on_sys_exit fast path (per-CPU last key)", () => {
     const sensor = await startSensor([cg.id], 60_000);
     const events = collect(sensor);
     const n = 3000;
-    // A fast slot that holds repeats is kept until the next swap, so each attack starts right
-    // after one (flush): the first key repeated fills the slot, the second must not match it.
+    // Each attack starts right after a swap (flush), with empty slots: the first key repeated
+    // fills the slot, the second must not match it.
     const attacks = [
       ["repeat=/nonexistent/fa", "repeat=/nonexistent/fb"], // same length, last byte differs
       ["repeat=/etc/hostname", "repeat=/etc/host"], // a prefix: shorter path, another result
@@ -97,6 +99,50 @@ describe("on_sys_exit fast path (per-CPU last key)", () => {
       // Many repeat lines (one per swap at most per key and slot), still exact in total.
       const lines = events.filter((e) => isFile(e) && e.path === "/etc/hostname");
       expect(lines.filter((e) => isFile(e) && e.repeat).length).toBeGreaterThan(4);
+    },
+    60_000,
+  );
+
+  kernelIt("hands the slot to each new process of a run of short ones: exact counts, repeats on the fast path", REQS, async () => {
+    const cg = makeCgroup("fastrun", defer);
+    const sensor = await startSensor([cg.id], 60_000); // one interval: no swap frees the slot
+    const events = collect(sensor);
+    const n = 4000;
+    const procs = 8;
+    const runs = [];
+    // One after another on one CPU, each a new pid and so a new key. Before the slot could be
+    // taken over, the first process kept it and the seven others took the map path.
+    for (let i = 0; i < procs; i++) runs.push(await runHelper([`cgroup=${cg.path}`, "cpu=0", `repeat=/etc/hostname,${n}`]));
+    const stats = await sensor.flush();
+    expect(stats).toMatchObject({ dropped: 0 });
+    const got = sums(events, ["/etc/hostname"]);
+    for (const r of runs) {
+      expect(r.code).toBe(0);
+      expect(got.get(`${r.pid} 0 ${cg.id} 3 /etc/hostname`), `pid ${r.pid}`).toBe(n);
+    }
+    // Per process: the first occurrence to the ring and at most FAST_MISSES (4) map-path repeats
+    // before it takes the slot; the rest are counted there.
+    expect(stats?.fastHits).toBeGreaterThanOrEqual(procs * (n - 1 - 4) * 0.95);
+  });
+
+  kernelIt(
+    "counts exactly while short processes take the slots over and the maps are swapped every 5 ms",
+    REQS,
+    async () => {
+      const cg = makeCgroup("fastswap", defer);
+      const sensor = await startSensor([cg.id], 5);
+      const events = collect(sensor);
+      const n = 15_000;
+      // A process that starts while user space swaps the maps may fill a slot with a key the
+      // old map holds; the next process must still take the slot over (fast_fold adds the key
+      // to the new map) and every count must come out exact.
+      const runs = [];
+      for (let i = 0; i < 8; i++) runs.push(await runHelper([`cgroup=${cg.path}`, `cpu=${i % 2}`, `repeat=/etc/hostname,${n}`]));
+      const stats = await sensor.flush();
+      expect(stats).toMatchObject({ dropped: 0 });
+      const got = sums(events, ["/etc/hostname"]);
+      expect([...got.values()].reduce((a, b) => a + b, 0)).toBe(8 * n);
+      for (const r of runs) expect(got.get(`${r.pid} 0 ${cg.id} 3 /etc/hostname`), `pid ${r.pid}`).toBe(n);
     },
     60_000,
   );

@@ -34,10 +34,16 @@
  * with this CPU's last accounted key (the `fast` map: one slot per CPU and
  * map generation). Equal: count it in the slot — no hash of the 352-byte key,
  * no hash-map lookup. The slot is filled only after its key was accounted
- * (emitted to the ring or folded into the map), is replaced only while its
- * count is 0, and user space adds the slots of the old generation in after
- * each swap (sensor.c: drain_fast), so counts stay exact. Measured on the
- * open+close loop in docs/sensor.md, "Filtering and cost".
+ * (emitted to the ring or folded into the map), and user space adds the
+ * slots of the old generation in after each swap (sensor.c: drain_fast), so
+ * counts stay exact. A slot holding repeats is replaced only after
+ * FAST_MISSES events of other keys in a row: its repeats are first added to
+ * its key's entry in the aggregation map (fast_fold). Without that, a
+ * workload that runs one short process after another (each a new pid, so a
+ * new key) kept the first process's slot for the whole flush interval and
+ * every later process took the map path. Requiring misses in a row keeps
+ * two alternating keys from evicting each other on every event. Measured on
+ * the open+close loop in docs/sensor.md, "Filtering and cost".
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -69,6 +75,10 @@
 #define NR_accept4 288
 #define NR_execveat 322
 #define NR_openat2 437
+#define NR_mmap 9
+#define NR_mprotect 10
+#define NR_brk 12
+#define NR_mremap 25
 #define SYSCALL_NR(r) ((long)(r)->orig_ax)
 #define ARG0(r) ((r)->di)
 #define ARG1(r) ((r)->si)
@@ -89,6 +99,10 @@ static __always_inline int is_compat(struct task_struct *t) { return t->thread_i
 #define NR_execveat 281
 #define NR_openat 56
 #define NR_openat2 437
+#define NR_brk 214
+#define NR_mremap 216
+#define NR_mmap 222
+#define NR_mprotect 226
 #define SYSCALL_NR(r) ((long)(r)->syscallno)
 #define ARG0(r) ((r)->orig_x0) /* x0 now holds the return value */
 #define ARG1(r) ((r)->regs[1])
@@ -126,13 +140,26 @@ struct {
 	__type(value, struct counters);
 } counters SEC(".maps");
 
-/* The key is ~370 bytes: too big for the 512-byte BPF stack next to
- * everything else, so it is built in a per-CPU scratch slot. */
+/* Bumped by user space after each change to `watched`, once every program
+ * that may have seen the old map has finished (sensor.c: set_watch); a
+ * WATCH_CACHE entry of an older generation is not used. */
+volatile __u32 watch_gen = 0;
+
+/* Per CPU: the key (~370 bytes: too big for the 512-byte BPF stack next to
+ * everything else) and WATCH_CACHE, the answer for the last cgroup this CPU
+ * looked up. Nothing outside this file reads it. */
+struct cpu_scratch {
+	struct sys_key k;
+	__u64 wcg;   /* cgroup id of the cached answer (0: none) */
+	__u32 wgen;  /* watch_gen it was looked up under */
+	__u32 wyes;  /* in `watched` */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct sys_key);
+	__type(value, struct cpu_scratch);
 } scratch SEC(".maps");
 
 /* Two aggregation maps; agg_cur[0] points at the one the kernel fills. User
@@ -166,6 +193,15 @@ struct {
 	.values = { &agg_a },
 };
 
+/* Never read by a program: user space writes its slot only to wait for
+ * running programs to finish (sensor.c: wait_for_programs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct agg_map);
+} rcu_wait SEC(".maps");
+
 static __always_inline struct counters *ctrs(void)
 {
 	__u32 zero = 0;
@@ -179,10 +215,37 @@ static __always_inline void count_drop(__u32 kind)
 		c->dropped[kind]++; /* per-CPU: no atomics needed */
 }
 
-static __always_inline int watched_cgroup(__u64 *cg)
+static __always_inline struct cpu_scratch *cpu_scratch(void)
 {
-	*cg = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&watched, cg) != NULL;
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/*
+ * WATCH_CACHE: is the current task's cgroup (v2) watched? Every watched-path
+ * event and every open/socket syscall on the host asks, so the answer for
+ * the last cgroup seen is kept per CPU, tagged with watch_gen: a hit costs
+ * no hash-map lookup. The id is read through BTF pointers, as
+ * bpf_get_current_cgroup_id() does (task → css_set → default-hierarchy
+ * cgroup → kernfs node), without the helper call; a pointer that cannot be
+ * read gives 0, never watched. Both together halved the cost of this check
+ * (docs/sensor.md, "Filtering and cost").
+ */
+static __always_inline int watched_cgroup(struct cpu_scratch *s, __u64 *cg)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 id = t->cgroups->dfl_cgrp->kn->id;
+	__u32 gen = watch_gen;
+	*cg = id;
+	if (!s || !id)
+		return 0;
+	if (s->wcg == id && s->wgen == gen)
+		return s->wyes;
+	int yes = bpf_map_lookup_elem(&watched, &id) != NULL;
+	s->wcg = id;
+	s->wgen = gen;
+	s->wyes = yes;
+	return yes;
 }
 
 /* pid of task t's thread group as seen in pid namespace `level` (0 if t is not
@@ -224,7 +287,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u64 cg;
-	if (!nwatched || !watched_cgroup(&cg))
+	if (!nwatched || !watched_cgroup(cpu_scratch(), &cg))
 		return 0;
 	struct exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -251,17 +314,21 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (len && bpf_probe_read_user(e->args, len, (void *)start) < 0)
 		len = 0;
 	e->args_len = len;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* see NO_WAKEUP_NOTE */
 	return 0;
 }
 
 /*
- * NO_WAKEUP_NOTE: fork and exit records are submitted without waking the
- * reader. An exec loop makes fork + exec + exit per iteration; waking
+ * NO_WAKEUP_NOTE: exec, fork and exit records are submitted without waking
+ * the reader. An exec loop makes fork + exec + exit per iteration; waking
  * palisade-sensor (and through it Node) for each one costs the workload's
- * core two extra context switches. The records stay in order in the ring and
- * are read at the next woken event (the exec, a file event) or, at the latest,
- * at the loader's periodic poll (POLL_MAX_MS in sensor.c).
+ * core extra context switches, and the pipeline then handles one record at a
+ * time instead of a batch. The records stay in order in the ring and are
+ * read at the next woken event (a file, network or refused-syscall event —
+ * so a refusal is never read before the exec of its process) or, at the
+ * latest, at the loader's periodic poll (POLL_MAX_MS in sensor.c, 50 ms).
+ * Exec records were woken for until the measurement in docs/sensor.md
+ * ("Filtering and cost") showed the exec loop's overhead drop without it.
  */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
@@ -269,7 +336,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u64 cg;
 	if (!nwatched || child->pid != child->tgid) /* new threads are not processes */
 		return 0;
-	if (!watched_cgroup(&cg))
+	if (!watched_cgroup(cpu_scratch(), &cg))
 		return 0;
 	struct fork_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -295,7 +362,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	__u64 cg;
 	if (!nwatched || p->pid != p->tgid) /* report processes, not threads */
 		return 0;
-	if (!watched_cgroup(&cg))
+	if (!watched_cgroup(cpu_scratch(), &cg))
 		return 0;
 	struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -394,11 +461,42 @@ static __always_inline void read_path(struct sys_key *k, const char *upath)
 	k->path_len = n > 0 ? n : 0;
 }
 
-/* Fill the fast slot with an accounted key (FAST_NOTE); a slot still
- * holding repeats keeps them until user space drains it. */
-static __always_inline void fast_fill(struct fast_slot *f, __u32 gen, const struct sys_key *k, const struct agg_val *v)
+#define FAST_MISSES 4
+
+/*
+ * Move a slot's repeats into the aggregation map `agg` (FAST_NOTE): added to
+ * its key's entry, or, when the map has none, as a new entry holding them —
+ * what drain_fast in sensor.c would print for such a slot. The map can lack
+ * the key: a program that ran while user space swapped the maps may have
+ * read the new generation but the old map, and filled the slot with a key
+ * accounted in the old one (measured: that slot then stayed for the whole
+ * interval and every other key missed it). Only a full map makes the slot
+ * keep its repeats. `agg` is the map this program run fills: user space
+ * drains a map only after the swap that retires it, which waits for running
+ * programs, so the repeats are drained exactly once.
+ */
+static __always_inline int fast_fold(struct fast_slot *f, void *agg)
 {
-	if (f->valid && f->gen == gen && f->val.count)
+	struct agg_val *v = bpf_map_lookup_elem(agg, &f->key);
+	if (!v) {
+		if (bpf_map_update_elem(agg, &f->key, &f->val, BPF_NOEXIST))
+			return 0;
+		f->val.count = 0;
+		return 1;
+	}
+	__sync_fetch_and_add(&v->count, f->val.count);
+	if (f->val.last_ts > v->last_ts)
+		v->last_ts = f->val.last_ts;
+	f->val.count = 0;
+	return 1;
+}
+
+/* Fill the fast slot with an accounted key (FAST_NOTE). A slot holding
+ * repeats is kept unless FAST_MISSES other keys came in a row and its
+ * repeats could be folded into the map. */
+static __always_inline void fast_fill(struct fast_slot *f, __u32 gen, void *agg, const struct sys_key *k, const struct agg_val *v)
+{
+	if (f->valid && f->gen == gen && f->val.count && (f->misses < FAST_MISSES || !fast_fold(f, agg)))
 		return;
 	__builtin_memcpy(&f->key, k, sizeof(*k));
 	f->val = *v;
@@ -406,6 +504,7 @@ static __always_inline void fast_fill(struct fast_slot *f, __u32 gen, const stru
 	f->gen = gen;
 	f->valid = 1;
 	f->jif = 0;
+	f->misses = 0;
 }
 
 /* Fold into the current aggregation map, or emit the first occurrence.
@@ -421,7 +520,7 @@ static __always_inline void emit_sys(struct sys_key *k, void *agg, struct fast_s
 			if (c)
 				c->folded++;
 			if (f)
-				fast_fill(f, gen, k, v);
+				fast_fill(f, gen, agg, k, v);
 			return;
 		}
 	}
@@ -452,7 +551,7 @@ static __always_inline void emit_sys(struct sys_key *k, void *agg, struct fast_s
 	/* Also when the map was full: repeats then count in the slot rather
 	 * than each going to the ring. Never without aggregation (--no-agg). */
 	if (agg && f)
-		fast_fill(f, gen, k, &nv);
+		fast_fill(f, gen, agg, k, &nv);
 }
 
 /* Equal keys (FAST_NOTE)? Both were zeroed before being filled, so words
@@ -490,15 +589,14 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 
 	__u64 cg;
-	if (!watched_cgroup(&cg))
+	struct cpu_scratch *cs = cpu_scratch();
+	if (!cs || !watched_cgroup(cs, &cg))
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (is_compat(t))
 		return 0;
 	__u32 zero = 0;
-	struct sys_key *k = bpf_map_lookup_elem(&scratch, &zero);
-	if (!k)
-		return 0;
+	struct sys_key *k = &cs->k;
 	__builtin_memset(k, 0, sizeof(*k)); /* padding and the path tail are hashed too */
 	k->cgroup_id = cg;
 	k->ret = ret;
@@ -578,9 +676,15 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	__u32 gen = agg_gen;
 	__u32 slot = gen & 1;
 	struct fast_slot *f = agg ? bpf_map_lookup_elem(&fast, &slot) : NULL;
-	if (f && f->valid && f->gen == gen && same_key(&f->key, k)) {
+	if (f && f->valid && f->gen == gen && !same_key(&f->key, k)) {
+		if (f->misses < FAST_MISSES)
+			f->misses++;
+	} else if (f && f->valid && f->gen == gen) {
 		/* per-CPU, preemption off: no atomics needed */
 		f->val.count++;
+		f->hits++;
+		if (f->misses)
+			f->misses = 0;
 		/* The clock costs as much as the rest of this path in a VM: read it
 		 * once per tick, so last_ts may be up to one tick (1/HZ) early. */
 		__u64 j = bpf_jiffies64();
@@ -588,9 +692,6 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 			f->jif = j;
 			f->val.last_ts = bpf_ktime_get_ns();
 		}
-		struct counters *c = ctrs();
-		if (c)
-			c->folded++;
 		return 0;
 	}
 	emit_sys(k, agg, f, gen);
@@ -624,13 +725,24 @@ const volatile __u64 probe_hi[PROBE_FNS] = {};
  * mmap and brk of every process, only to size an overcommit reserve. It is
  * recognised by its return address on the kernel stack, only for
  * CAP_SYS_ADMIN checks, and counted in counters.cap_probes.
+ *
+ * PROBE_SHORTCUT: the stack walk (bpf_get_stack) costs ≈ 1 µs, and a fork +
+ * exec makes about ten of these probes. A CAP_SYS_ADMIN check against the
+ * initial user namespace during mmap, mprotect, mremap, brk, execve or
+ * execveat is taken as the probe without the walk: in those syscalls the
+ * kernel asks for CAP_SYS_ADMIN there only to size the overcommit reserve
+ * (mmap_region, mprotect_fixup, vma_to_resize, do_brk_flags and the exec
+ * path all reach security_vm_enough_memory_mm; what else they check is
+ * CAP_IPC_LOCK, CAP_SYS_RAWIO or CAP_SYS_PTRACE). Page faults and clone —
+ * where namespaces are asked for CAP_SYS_ADMIN for real — still walk.
  */
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
 	__u64 cg;
-	if (!nwatched || !watched_cgroup(&cg))
+	struct cpu_scratch *cs;
+	if (!nwatched || !(cs = cpu_scratch()) || !watched_cgroup(cs, &cg))
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	/* Only the task's own credentials: overlayfs copy-up and other
@@ -639,6 +751,16 @@ int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *tar
 	 * Neither is the workload using a capability. */
 	if ((__u64)cred != (__u64)t->cred)
 		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	long nr = regs && !is_compat(t) ? SYSCALL_NR(regs) : -1;
+	if (cap == CAP_SYS_ADMIN && probe_lo[0] && target_ns->level == 0 /* the initial user namespace */ &&
+	    (nr == NR_mmap || nr == NR_brk || nr == NR_mremap || nr == NR_mprotect || nr == NR_execve || nr == NR_execveat)) {
+		/* PROBE_SHORTCUT: the probe without the stack walk. */
+		struct counters *c = ctrs();
+		if (c)
+			c->cap_probes++;
+		return 0;
+	}
 	if (cap == CAP_SYS_ADMIN && probe_lo[0]) {
 		/* Frames: this program, bpf_trace_run5, __bpf_trace_cap_capable,
 		 * cap_capable, then its caller. */
@@ -656,9 +778,7 @@ int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *tar
 		}
 	}
 	__u32 zero = 0;
-	struct sys_key *k = bpf_map_lookup_elem(&scratch, &zero);
-	if (!k)
-		return 0;
+	struct sys_key *k = &cs->k;
 	__builtin_memset(k, 0, sizeof(*k)); /* the key is hashed whole */
 	k->cgroup_id = cg;
 	k->kind = EV_CAP;
@@ -669,8 +789,6 @@ int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *tar
 	bpf_get_current_comm(k->comm, sizeof(k->comm));
 	if ((__u64)target_ns == (__u64)cred->user_ns)
 		k->flags = CAP_FLAG_OWN_USERNS;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	long nr = regs && !is_compat(t) ? SYSCALL_NR(regs) : -1;
 	k->nr = nr >= 0 ? (__u32)nr : CAP_NO_SYSCALL;
 	emit_sys(k, bpf_map_lookup_elem(&agg_cur, &zero), NULL, 0);
 	return 0;

@@ -21,9 +21,10 @@
  *   {"type":"ack","source":"bpf","cmd":"watch","arg":"…","ok":true,"cgroupId":"…"}
  *     (ok:false with "error" on failure)
  *   {"type":"stats","source":"bpf","received":N,"dropped":N,"events":N,
- *    "repeats":N,"droppedByKind":{…},"folded":N,"aggFull":N,"watched":N}
+ *    "repeats":N,"droppedByKind":{…},"folded":N,"fastHits":N,"aggFull":N,"watched":N}
  *     received = ring-buffer records read; events = occurrences they stand for
- *     (records + aggregated repeats); dropped = occurrences lost because the
+ *     (records + aggregated repeats); fastHits = repeats the per-CPU fast path
+ *     counted (part of folded; both as of the last flush for those); dropped = occurrences lost because the
  *     ring buffer was full (counted in the kernel, per CPU, never silent)
  *   {"type":"error","source":"bpf","message":"…","fatal":bool}
  * Exit status: 0 normal, 1 usage, 2 the BPF programs could not be loaded or
@@ -122,6 +123,20 @@ static int resolve_cgroup(const char *arg, __u64 *id, char *err, size_t n)
 	return 0;
 }
 
+/* Returns once every BPF program that was running has finished: updating a
+ * map-in-map slot makes the kernel wait for an RCU grace period
+ * (kernel/bpf/syscall.c: maybe_wait_bpf_programs), and our programs run
+ * inside RCU read sections. rcu_wait exists only for this. */
+static int wait_for_programs(void)
+{
+	__u32 zero = 0;
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.rcu_wait), &zero, &agg_fd[0], BPF_ANY);
+}
+
+/* WATCH_CACHE (sensor.bpf.c): programs keep the answer for the last cgroup
+ * per CPU, tagged with watch_gen. The generation is bumped only after every
+ * program that may have read the old map finished, so an answer cached
+ * from the old map always carries an old generation. */
 static int set_watch(__u64 id, int on, char *err, size_t n)
 {
 	int fd = bpf_map__fd(skel->maps.watched);
@@ -136,7 +151,12 @@ static int set_watch(__u64 id, int on, char *err, size_t n)
 		}
 	} else if (bpf_map_delete_elem(fd, &id) == 0) {
 		skel->bss->nwatched--;
+	} else {
+		return 0;
 	}
+	if (wait_for_programs())
+		error_line("cannot wait for running BPF programs after a watch change; the change may take effect late on a CPU", 0);
+	__atomic_store_n(&skel->bss->watch_gen, skel->bss->watch_gen + 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -178,6 +198,9 @@ static int drain_map(int fd)
 	}
 }
 
+/* Repeats the fast slots counted, summed at each drain (the slots' `hits`). */
+static __u64 fast_hits;
+
 /* FAST_NOTE (sensor.bpf.c): after the swap no program uses the per-CPU fast
  * slots of generation `gen` any more; add their repeats to the old map's
  * entry for the same key (or print them alone when the map has none, e.g.
@@ -194,7 +217,10 @@ static int drain_fast(__u32 gen, int map_fd)
 	if (bpf_map_lookup_elem(fd, &slot, f) == 0) {
 		for (int c = 0; c < ncpu && !rc; c++) {
 			struct agg_val v;
-			if (!f[c].valid || f[c].gen != gen || !f[c].val.count)
+			if (!f[c].valid || f[c].gen != gen)
+				continue;
+			fast_hits += f[c].hits;
+			if (!f[c].val.count)
 				continue;
 			if (bpf_map_lookup_elem(map_fd, &f[c].key, &v) == 0) {
 				v.count += f[c].val.count;
@@ -276,7 +302,10 @@ static int stats_line(void)
 	for (int k = 1; k < EV_MAX; k++)
 		jb_uint(j, STAT_KIND[k], ctx.by_kind[k]);
 	jb_obj_end(j);
-	jb_uint(j, "folded", sum.folded);
+	/* Fast-path repeats are known only once their slots are drained (every
+	 * flush): these two may trail by one flush interval. */
+	jb_uint(j, "folded", sum.folded + fast_hits);
+	jb_uint(j, "fastHits", fast_hits);
 	jb_uint(j, "aggFull", sum.agg_full);
 	jb_uint(j, "capProbes", sum.cap_probes);
 	jb_uint(j, "badRecords", ctx.bad_records);

@@ -136,15 +136,20 @@ struct agg_val {
 struct fast_slot {
 	struct sys_key key;
 	struct agg_val val;
-	__u32 gen;   /* agg_gen when the slot was filled */
+	__u32 gen;    /* agg_gen when the slot was filled */
 	__u32 valid;
-	__u64 jif;   /* jiffies when val.last_ts was last read from the clock */
+	__u64 jif;    /* jiffies when val.last_ts was last read from the clock */
+	__u32 misses; /* events of other keys since the last hit (FAST_MISSES) */
+	__u32 pad;
+	__u64 hits;   /* repeats counted here this generation, kept across refills
+		       * (user space adds them to "folded" and "fastHits") */
 };
 
 /* One per-CPU record of counters; user space sums over CPUs. */
 struct counters {
 	__u64 dropped[EV_MAX]; /* bpf_ringbuf_reserve() failed: the event is lost, counted here */
-	__u64 folded;          /* events added to an aggregation count instead of the ring */
+	__u64 folded;          /* events added to an aggregation map's count instead of the ring
+				* (the fast path counts its own: fast_slot.hits) */
 	__u64 agg_full;        /* first occurrences that found the aggregation map full */
 	__u64 cap_probes;      /* capability checks left out as probes (cap_vm_enough_memory) */
 };

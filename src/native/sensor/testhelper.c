@@ -24,6 +24,8 @@
  *   chown=PATH,UID      chown(PATH, UID, -1): needs CAP_CHOWN unless UID is ours
  *   rawsock             socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) and close: needs CAP_NET_RAW
  *   capdrop=N           drop capability N from the effective and permitted sets
+ *   cpu=N               run on CPU N only (sched_setaffinity)
+ *   wait                read one line from stdin (a test acts between two steps)
  *   sleep=MS
  *   -- PROG ARG...      execv PROG (same pid)
  * The first line is {"step":"start","pid":N}. Exit status 0, or 2 when a step
@@ -35,6 +37,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +258,20 @@ static int step(char *s)
 	}
 	if (!strcmp(s, "capdrop") && arg) {
 		r = do_capdrop(atoi(arg));
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
+	if (!strcmp(s, "cpu") && arg) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(atoi(arg), &set);
+		r = sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
+	if (!strcmp(s, "wait")) {
+		char line[64];
+		r = fgets(line, sizeof(line), stdin) ? 0 : -EPIPE;
 		result(s, a, r);
 		return r ? 2 : 0;
 	}
