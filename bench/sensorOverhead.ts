@@ -47,7 +47,7 @@ export interface PairedOptions {
   readonly execsPerSegment: number;
 }
 
-export const PAIRED_FULL: PairedOptions = { pairs: 80, periodMs: 300, opensPerSegment: 5_000, execsPerSegment: 10 };
+export const PAIRED_FULL: PairedOptions = { pairs: 200, periodMs: 300, opensPerSegment: 5_000, execsPerSegment: 10 };
 export const PAIRED_TINY: PairedOptions = { pairs: 2, periodMs: 300, opensPerSegment: 2_000, execsPerSegment: 5 };
 
 interface Segment {

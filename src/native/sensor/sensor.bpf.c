@@ -75,7 +75,6 @@
 #define NR_accept4 288
 #define NR_execveat 322
 #define NR_openat2 437
-#define NR_mmap 9
 #define NR_mprotect 10
 #define NR_brk 12
 #define NR_mremap 25
@@ -101,7 +100,6 @@ static __always_inline int is_compat(struct task_struct *t) { return t->thread_i
 #define NR_openat2 437
 #define NR_brk 214
 #define NR_mremap 216
-#define NR_mmap 222
 #define NR_mprotect 226
 #define SYSCALL_NR(r) ((long)(r)->syscallno)
 #define ARG0(r) ((r)->orig_x0) /* x0 now holds the return value */
@@ -728,13 +726,14 @@ const volatile __u64 probe_hi[PROBE_FNS] = {};
  *
  * PROBE_SHORTCUT: the stack walk (bpf_get_stack) costs ≈ 1 µs, and a fork +
  * exec makes about ten of these probes. A CAP_SYS_ADMIN check against the
- * initial user namespace during mmap, mprotect, mremap, brk, execve or
+ * initial user namespace (level 0) during brk, mprotect, mremap, execve or
  * execveat is taken as the probe without the walk: in those syscalls the
  * kernel asks for CAP_SYS_ADMIN there only to size the overcommit reserve
- * (mmap_region, mprotect_fixup, vma_to_resize, do_brk_flags and the exec
- * path all reach security_vm_enough_memory_mm; what else they check is
- * CAP_IPC_LOCK, CAP_SYS_RAWIO or CAP_SYS_PTRACE). Page faults and clone —
- * where namespaces are asked for CAP_SYS_ADMIN for real — still walk.
+ * (do_brk_flags, mprotect_fixup, vma_to_resize and the exec path's stack
+ * and ELF mappings of regular files reach security_vm_enough_memory_mm;
+ * what else they check is CAP_IPC_LOCK or CAP_SYS_PTRACE). mmap still
+ * walks — a device driver's mmap handler may ask for CAP_SYS_ADMIN for
+ * real — and so do clone (namespaces) and page faults.
  */
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *target_ns,
@@ -754,7 +753,7 @@ int BPF_PROG(on_cap_capable, const struct cred *cred, struct user_namespace *tar
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
 	long nr = regs && !is_compat(t) ? SYSCALL_NR(regs) : -1;
 	if (cap == CAP_SYS_ADMIN && probe_lo[0] && target_ns->level == 0 /* the initial user namespace */ &&
-	    (nr == NR_mmap || nr == NR_brk || nr == NR_mremap || nr == NR_mprotect || nr == NR_execve || nr == NR_execveat)) {
+	    (nr == NR_brk || nr == NR_mremap || nr == NR_mprotect || nr == NR_execve || nr == NR_execveat)) {
 		/* PROBE_SHORTCUT: the probe without the stack walk. */
 		struct counters *c = ctrs();
 		if (c)
