@@ -13,9 +13,11 @@
  *    the open/close and exec loops in one confined workload each
  *    (REALISTIC_POLICY), in short segments, while the pipeline toggles
  *    watching its cgroup; overhead = median over on/off pairs of
- *    (on ns/op ÷ off ns/op − 1), with the interquartile range.
+ *    (on ns/op ÷ off ns/op − 1), with the interquartile range. And the
+ *    confinement benchmark's server (busybox httpd + wrk), one wrk run per
+ *    side (sensorOverhead.ts: pairedHttp).
  *
- *   sudo npx tsx bench/sensor.ts [--events N] [--pairs P] [--period-ms MS] [--tiny] [--only throughput|overhead] [--loops open,exec] [--markdown FILE]
+ *   sudo npx tsx bench/sensor.ts [--events N] [--pairs P] [--period-ms MS] [--tiny] [--only throughput|overhead] [--loops open,exec,http] [--markdown FILE]
  *
  * Needs root, kernel BTF, audit, runc, busybox-static, gcc (static helpers).
  */
@@ -36,7 +38,7 @@ import { packRows } from "../src/sensor/packedBatch.js";
 import { toKubeArmor, type KubeArmorLog } from "../src/sensor/kubearmor.js";
 import { operationOf } from "../src/sensor/logOperation.js";
 import { ProcessTable } from "../src/sensor/processTable.js";
-import { PAIRED_FULL, PAIRED_TINY, pairedOverhead, type LoopName, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
+import { PAIRED_FULL, PAIRED_TINY, pairedHttp, pairedOverhead, type LoopName, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
 import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
 import { withBenchContext } from "./lib/targets.js";
 
@@ -151,7 +153,7 @@ export interface OverheadResult {
   readonly load: { readonly before: readonly number[]; readonly after: readonly number[] };
 }
 
-export async function overhead(o: PairedOptions, log: (l: string) => void, loops: readonly LoopName[] = ["open", "exec"]): Promise<OverheadResult> {
+export async function overhead(o: PairedOptions, log: (l: string) => void, loops: readonly LoopName[] = ["open", "exec", "http"]): Promise<OverheadResult> {
   return withBenchContext(async (ctx, dataDir) => {
     const store = EventStore.open(join(dataDir, "events.db"));
     const pipeline = await EventPipeline.start({ store, log });
@@ -159,7 +161,7 @@ export async function overhead(o: PairedOptions, log: (l: string) => void, loops
     try {
       const results: PairedResult[] = [];
       for (const loop of loops) {
-        const r = await pairedOverhead(ctx, pipeline, loop, o, log);
+        const r = loop === "http" ? await pairedHttp(ctx, pipeline, o.httpPairs, o.wrkSeconds, log) : await pairedOverhead(ctx, pipeline, loop, o, log);
         results.push(r);
         log(`${loop}: ${r.pairs.length} pairs in ${r.seconds.toFixed(0)} s (segments kept ${r.segments.kept}, discarded ${r.segments.discarded}); off ${r.offNs.toFixed(0)} ns/op, on ${r.onNs.toFixed(0)} ns/op; overhead median ${r.median.toFixed(1)} %, IQR ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} %`);
         log(`${loop} per pair (%): ${r.pairs.map((p) => p.pct.toFixed(1)).join(" ")}`);
@@ -233,13 +235,14 @@ const PACINGS: readonly Pacing[] = [250, 120, 70, 40, 20, 12, 8, 5, 2, 0].map((s
 function overheadMarkdown(oh: OverheadResult | undefined): string[] {
   if (!oh) return [];
   const o = oh.results[0];
-  const unit = (l: string, ns: number) => (l === "open" ? `${Math.round(ns).toLocaleString("en")} ns` : `${(ns / 1000).toFixed(0)} µs`);
+  const unit = (l: string, ns: number) => (l === "exec" ? `${(ns / 1000).toFixed(0)} µs` : `${Math.round(ns).toLocaleString("en")} ns`);
+  const label = (l: LoopName) => ({ open: "open+close (same file)", exec: "exec (sh → /bin/true)", http: "busybox httpd + wrk (per request)" })[l];
   return [
     `**Workload overhead, sensor on vs off, paired** (bench/sensorOverhead.ts: one confined workload per loop runs short segments while the pipeline toggles watching its cgroup every period; segments across a toggle discarded; adjacent on/off periods paired; overhead = on ns/op ÷ off ns/op − 1, median over pairs; ${o ? `${o.seconds.toFixed(0)} s for the open loop` : ""}):`,
     "",
     "| loop | pairs | off (median ns/op) | on (median ns/op) | overhead: median | IQR (25–75 %) | goal ≤ 5 % |",
     "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-    ...oh.results.map((r) => `| ${r.loop === "open" ? "open+close (same file)" : "exec (sh → /bin/true)"} | ${r.pairs.length} | ${unit(r.loop, r.offNs)} | ${unit(r.loop, r.onNs)} | **${r.median.toFixed(1)} %** | ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} % | ${r.median <= 5 ? "met" : "NOT met"} |`),
+    ...oh.results.map((r) => `| ${label(r.loop)} | ${r.pairs.length} | ${unit(r.loop, r.offNs)} | ${unit(r.loop, r.onNs)} | **${r.median.toFixed(1)} %** | ${r.q1.toFixed(1)} … ${r.q3.toFixed(1)} % | ${r.median <= 5 ? "met" : "NOT met"} |`),
     "",
     `Load average before ${oh.load.before.map((x) => x.toFixed(2)).join(" ")}, after ${oh.load.after.map((x) => x.toFixed(2)).join(" ")}. The pipeline stored ${oh.stored.toLocaleString("en")} records during the overhead runs with ${oh.dropped} dropped.`,
     "",
@@ -288,8 +291,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const only = arg("--only");
   const tp = only === "overhead" ? [] : await throughput(events, tiny ? PACINGS.slice(-2) : PACINGS, log);
-  const loops = (arg("--loops") ?? "open,exec").split(",");
-  for (const l of loops) if (l !== "open" && l !== "exec") throw new Error(`--loops: unknown loop ${JSON.stringify(l)} (open, exec)`);
+  const loops = (arg("--loops") ?? "open,exec,http").split(",");
+  for (const l of loops) if (l !== "open" && l !== "exec" && l !== "http") throw new Error(`--loops: unknown loop ${JSON.stringify(l)} (open, exec, http)`);
   const oh = only === "throughput" ? undefined : await overhead(paired, log, loops as LoopName[]);
   const stages = stageCosts();
   log(`stages (µs/event): ${JSON.stringify(stages)}`);

@@ -32,10 +32,11 @@
 import { OPENBENCH, STAMP, WWW_FILE } from "../test/conformance/harness/image.js";
 import { runWorkload, type CreatedWorkload } from "../src/runtime/workloads.js";
 import type { EventPipeline, WatchedWorkload } from "../src/sensor/eventPipeline.js";
-import { median } from "./lib/measure.js";
-import { benchWorkload, type BenchContext } from "./lib/targets.js";
+import type { SensorProcess } from "../src/sensor/sensorProcess.js";
+import { inNetns, median, ready } from "./lib/measure.js";
+import { benchWorkload, confinedTarget, HTTP_PORT, type BenchContext } from "./lib/targets.js";
 
-export type LoopName = "open" | "exec";
+export type LoopName = "open" | "exec" | "http";
 
 export interface PairedOptions {
   /** Pairs wanted (the run is sized for this many; a few more or fewer may come out). */
@@ -45,10 +46,13 @@ export interface PairedOptions {
   /** open+close pairs per open segment, /bin/true runs per exec segment. */
   readonly opensPerSegment: number;
   readonly execsPerSegment: number;
+  /** The server benchmark: on/off pairs of wrk runs, each this long. */
+  readonly httpPairs: number;
+  readonly wrkSeconds: number;
 }
 
-export const PAIRED_FULL: PairedOptions = { pairs: 200, periodMs: 300, opensPerSegment: 5_000, execsPerSegment: 10 };
-export const PAIRED_TINY: PairedOptions = { pairs: 2, periodMs: 300, opensPerSegment: 2_000, execsPerSegment: 5 };
+export const PAIRED_FULL: PairedOptions = { pairs: 200, periodMs: 300, opensPerSegment: 5_000, execsPerSegment: 10, httpPairs: 30, wrkSeconds: 1 };
+export const PAIRED_TINY: PairedOptions = { pairs: 2, periodMs: 300, opensPerSegment: 2_000, execsPerSegment: 5, httpPairs: 2, wrkSeconds: 1 };
 
 interface Segment {
   readonly t0: bigint;
@@ -216,3 +220,74 @@ export async function pairedOverhead(ctx: BenchContext, pipeline: EventPipeline,
     seconds: (performance.now() - t0) / 1000,
   };
 }
+
+/**
+ * The confinement benchmark's server (busybox httpd under REALISTIC_POLICY,
+ * wrk from inside its network namespace), paired the same way: the pipeline
+ * toggles watching the server's cgroup, one wrk run of `wrkSeconds` per
+ * period (after a 100 ms settle), adjacent on/off runs paired. Reported as
+ * ns per request (1e9 / requests per second), so the overhead reads like
+ * the loops'. busybox httpd forks a child per connection: every request is
+ * a fork, an accept, an open and an exit in the watched cgroup. The server
+ * is watched from its start (so its exec is seen and its children are the
+ * workload's, stored like the agent stores them); the toggles switch the
+ * kernel side only (see below), the first one off.
+ */
+export async function pairedHttp(ctx: BenchContext, pipeline: EventPipeline, pairs: number, wrkSeconds: number, log: (l: string) => void): Promise<PairedResult> {
+  let created: CreatedWorkload | undefined;
+  let on = false;
+  const watched = (c: CreatedWorkload): WatchedWorkload => ({ name: c.name, cgroupPath: c.cgroupPath!, containerId: c.id, containerName: c.name, namespace: c.namespace, labels: c.labels, image: c.image, effective: c.effective, auditOnly: false, ...(c.launcher ? { setupExecs: [c.launcher] } : {}) });
+  // Watched from before it starts, as the agent does: the server's exec makes it (and the
+  // children it forks per connection) the workload's. The toggles then switch only the
+  // kernel side (the pipeline's sensor watching the cgroup or not): an unwatch through the
+  // pipeline would make it forget the server's processes 5 s later (RETIRE_MS), and every
+  // later event would be dropped as setup instead of mapped and stored.
+  const target = confinedTarget(ctx, async (c) => {
+    created = c;
+    if (!c.cgroupPath) throw new Error("http: the server's cgroup is unknown (no cgroup v2?)");
+    await pipeline.watch(watched(c));
+    on = true;
+  });
+  const t0 = performance.now();
+  const server = await target.serve(["/bin/busybox", "httpd", "-f", "-p", String(HTTP_PORT), "-h", "/srv/www"]);
+  const runs: { on: boolean; ns: number }[] = [];
+  try {
+    await ready(server);
+    const c = created!;
+    const kernel = (pipeline as unknown as { sensor: SensorProcess }).sensor;
+    const url = `http://127.0.0.1:${HTTP_PORT}/index.html`;
+    log(`http: ${2 * pairs} wrk runs of ${wrkSeconds} s, watching the server every other run`);
+    for (let i = 0; i < 2 * pairs; i++) {
+      if (on) await kernel.unwatch(c.cgroupPath!);
+      else await kernel.watch(c.cgroupPath!);
+      on = !on;
+      await sleep(100);
+      const out = await inNetns(server.pid, ["wrk", "-t2", "-c16", `-d${wrkSeconds}s`, url], (wrkSeconds + 30) * 1000);
+      if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses:\n${out}`);
+      const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
+      if (!Number.isFinite(rps) || rps <= 0) throw new Error(`no Requests/sec in wrk's output:\n${out}`);
+      runs.push({ on, ns: 1e9 / rps });
+    }
+  } finally {
+    if (created) await pipeline.unwatch(created.name).catch(() => undefined);
+    await server.stop();
+  }
+  const paired: { off: number; on: number }[] = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    const [a, b] = [runs[i]!, runs[i + 1]!];
+    paired.push(a.on ? { on: a.ns, off: b.ns } : { off: a.ns, on: b.ns });
+  }
+  const pcts = paired.map((p) => (p.on / p.off - 1) * 100);
+  return {
+    loop: "http",
+    pairs: paired.map((p, i) => ({ ...p, pct: pcts[i]! })),
+    median: median(pcts),
+    q1: quantile(pcts, 0.25),
+    q3: quantile(pcts, 0.75),
+    offNs: median(paired.map((p) => p.off)),
+    onNs: median(paired.map((p) => p.on)),
+    segments: { kept: runs.length, discarded: 0 },
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+

@@ -113,13 +113,13 @@ export async function startBench(t: Target, s: Sizes): Promise<Sample> {
 
 const NSENTER = "nsenter";
 
-async function inNetns(pid: number, argv: readonly string[], timeoutMs: number): Promise<string> {
+export async function inNetns(pid: number, argv: readonly string[], timeoutMs: number): Promise<string> {
   const { stdout } = await exec(NSENTER, [`--net=/proc/${pid}/ns/net`, ...argv], { timeout: timeoutMs, maxBuffer: 1 << 20 });
   return stdout;
 }
 
 /** Waits until the server answers with the file's exact content (a refused read would be an error page). */
-async function ready(server: Server): Promise<void> {
+export async function ready(server: Server): Promise<void> {
   const deadline = Date.now() + 15_000;
   let last = "";
   while (Date.now() < deadline) {

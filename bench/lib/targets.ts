@@ -20,7 +20,7 @@ import { probeHost } from "../../src/native/probe.js";
 import { parseDocuments } from "../../src/policy/index.js";
 import { statePath, workloadId } from "../../src/runtime/bundle.js";
 import { ImageStore } from "../../src/runtime/imageStore.js";
-import { runWorkload, stopWorkload, type RunResult } from "../../src/runtime/workloads.js";
+import { runWorkload, stopWorkload, type CreatedWorkload, type RunResult } from "../../src/runtime/workloads.js";
 import { createBareBundle, destroyBareBundle, runBare, startBare, stopBare } from "../../test/conformance/harness/bareRunc.js";
 import { buildConformanceImage, type ConformanceImage } from "../../test/conformance/harness/image.js";
 
@@ -138,8 +138,9 @@ function checkExit(what: string, code: number, stdout: string, stderr: string): 
   return stdout;
 }
 
-export function confinedTarget(ctx: BenchContext): Target {
-  const opts = { features: ctx.features, store: ctx.store, stdio: "pipe" as const };
+/** `onCreated`: called for each workload before it starts (the sensor benchmark watches its cgroup there). */
+export function confinedTarget(ctx: BenchContext, onCreated?: (c: CreatedWorkload) => Promise<void>): Target {
+  const opts = { features: ctx.features, store: ctx.store, stdio: "pipe" as const, ...(onCreated ? { onCreated } : {}) };
   // Parsed once per command, as the agent holds a deployed manifest parsed and restarts from it:
   // YAML parsing (≈ 4 ms) is deploy time, not container start time.
   const parsed = new Map<string, ReturnType<typeof benchWorkload>>();
