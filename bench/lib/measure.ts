@@ -135,16 +135,21 @@ export async function ready(server: Server): Promise<void> {
   throw new Error(`httpd did not serve ${WWW_FILE}: ${last}`);
 }
 
+/** Requests per second from wrk's output; error responses would inflate the rate, so they refuse the sample. */
+export function wrkRate(out: string, server: string): number {
+  if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses from ${server}:\n${out}`);
+  const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
+  if (!Number.isFinite(rps) || rps <= 0) throw new Error(`no Requests/sec in wrk's output:\n${out}`);
+  return rps;
+}
+
 export async function httpBench(t: Target, s: Sizes): Promise<Sample> {
   const server = await t.serve(["/bin/busybox", "httpd", "-f", "-p", String(HTTP_PORT), "-h", "/srv/www"]);
   try {
     await ready(server);
     const url = `http://127.0.0.1:${HTTP_PORT}${WWW_FILE.replace("/srv/www", "")}`;
     const out = await inNetns(server.pid, ["wrk", `-t${s.wrkThreads}`, `-c${s.wrkConnections}`, `-d${s.wrkSeconds}s`, url], (s.wrkSeconds + 30) * 1000);
-    // Error responses would inflate the rate: refuse the sample instead.
-    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw error responses from the ${t.name} server:\n${out}`);
-    const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
-    if (!Number.isFinite(rps) || rps <= 0) throw new Error(`no Requests/sec in wrk's output:\n${out}`);
+    const rps = wrkRate(out, `the ${t.name} server`);
     return { value: rps, raw: rps };
   } finally {
     await server.stop();

@@ -674,23 +674,24 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	__u32 gen = agg_gen;
 	__u32 slot = gen & 1;
 	struct fast_slot *f = agg ? bpf_map_lookup_elem(&fast, &slot) : NULL;
-	if (f && f->valid && f->gen == gen && !same_key(&f->key, k)) {
+	if (f && f->valid && f->gen == gen) {
+		if (same_key(&f->key, k)) {
+			/* per-CPU, preemption off: no atomics needed */
+			f->val.count++;
+			f->hits++;
+			if (f->misses)
+				f->misses = 0;
+			/* The clock costs as much as the rest of this path in a VM: read it
+			 * once per tick, so last_ts may be up to one tick (1/HZ) early. */
+			__u64 j = bpf_jiffies64();
+			if (j != f->jif) {
+				f->jif = j;
+				f->val.last_ts = bpf_ktime_get_ns();
+			}
+			return 0;
+		}
 		if (f->misses < FAST_MISSES)
 			f->misses++;
-	} else if (f && f->valid && f->gen == gen) {
-		/* per-CPU, preemption off: no atomics needed */
-		f->val.count++;
-		f->hits++;
-		if (f->misses)
-			f->misses = 0;
-		/* The clock costs as much as the rest of this path in a VM: read it
-		 * once per tick, so last_ts may be up to one tick (1/HZ) early. */
-		__u64 j = bpf_jiffies64();
-		if (j != f->jif) {
-			f->jif = j;
-			f->val.last_ts = bpf_ktime_get_ns();
-		}
-		return 0;
 	}
 	emit_sys(k, agg, f, gen);
 	return 0;
