@@ -72,6 +72,8 @@ export interface WatchedWorkload extends WorkloadInfo {
 interface Watched {
   readonly w: WatchedWorkload;
   readonly started: Map<number, number>;
+  /** Exited workload processes, oldest first (pid, its `started` time, exit seen at ms): forgotten after a while. */
+  readonly exited: [number, number, number][];
   /** Record Operations the policy can say anything about (a rule of that kind, or an allow-list); others skip evaluate(). */
   readonly decides: ReadonlySet<string>;
   readonly grants: ImplicitGrants;
@@ -175,7 +177,7 @@ export class EventPipeline {
   ) {
     const windowMs = opts.correlateMs ?? 500;
     this.correlator = new DenialCorrelator((r) => this.onRefusal(r), windowMs);
-    this.ticker = setInterval(() => this.correlator.tick(), Math.max(10, windowMs / 2));
+    this.ticker = setInterval(() => (this.correlator.tick(), this.forgetExited()), Math.max(10, windowMs / 2));
     this.ticker.unref();
     this.statsTimer = setInterval(() => this.storeStats(), STATS_STORE_MS);
     this.statsTimer.unref();
@@ -206,12 +208,21 @@ export class EventPipeline {
 
   /** Starts attributing the workload's cgroup; events of processes in it from now on are stored. */
   async watch(w: WatchedWorkload): Promise<void> {
-    const st = this.sensor.status();
-    const id = st.bpf.running ? await this.sensor.watch(w.cgroupPath) : cgroupIdOfPath(w.cgroupPath);
+    // Attributable before the kernel starts reporting it: the sensor's ack and the cgroup's first
+    // events can arrive in one read, and those events are handled before this function resumes.
+    const id = cgroupIdOfPath(w.cgroupPath);
     const old = this.byName.get(w.name);
     if (old !== undefined && old !== id) this.byCgroup.delete(old);
-    this.byCgroup.set(id, { w, started: new Map(), decides: decidingOperations(w.effective), grants: new ImplicitGrants(w.implicitGrants ?? []), mapOptions: this.mapOptions(() => w) });
+    this.byCgroup.set(id, { w, started: new Map(), exited: [], decides: decidingOperations(w.effective), grants: new ImplicitGrants(w.implicitGrants ?? []), mapOptions: this.mapOptions(() => w) });
     this.byName.set(w.name, id);
+    if (!this.sensor.status().bpf.running) return;
+    try {
+      await this.sensor.watch(w.cgroupPath);
+    } catch (e) {
+      this.byCgroup.delete(id);
+      this.byName.delete(w.name);
+      throw e;
+    }
   }
 
   /** Stores what the workload's processes did up to now, then stops watching it. */
@@ -224,9 +235,12 @@ export class EventPipeline {
     await this.writer?.sync();
     if (this.sensor.status().bpf.running) await this.sensor.unwatch(id).catch((e: unknown) => this.opts.log?.(`sensor: unwatch ${name}: ${e instanceof Error ? e.message : String(e)}`));
     this.byName.delete(name);
-    // Late audit records (they can trail the exit) still find their workload for a while.
+    // Late audit records (they can trail the exit) still find their workload for a while. Only
+    // this watch's entry goes: after a watch again (and maybe another unwatch) within RETIRE_MS,
+    // the cgroup's newer entry stays until its own unwatch's time is up.
+    const entry = this.byCgroup.get(id);
     setTimeout(() => {
-      if (!Array.from(this.byName.values()).includes(id)) this.byCgroup.delete(id);
+      if (this.byCgroup.get(id) === entry && !Array.from(this.byName.values()).includes(id)) this.byCgroup.delete(id);
     }, RETIRE_MS).unref();
   }
 
@@ -255,6 +269,13 @@ export class EventPipeline {
       setup: this.counters.setup,
       storeErrors: this.counters.storeErrors,
     };
+  }
+
+  /** Workload processes the pipeline knows now (an exited one is forgotten a few seconds after its exit). */
+  trackedProcesses(): number {
+    let n = 0;
+    for (const { started } of this.byCgroup.values()) n += started.size;
+    return n;
   }
 
   /** Flushes (every event the kernel reported before this call is stored), stores the final stats, stops the sensor. */
@@ -303,6 +324,7 @@ export class EventPipeline {
       if (ev.type !== "fork" && ev.type !== "exit") this.counters.setup++;
       return;
     }
+    if (ev.type === "exit") watched.exited.push([ev.pid, watched.started.get(ev.pid)!, Date.now()]);
     if (ev.type === "fork" || ev.type === "exit") return; // no KubeArmor record
     if (isRefusal(ev)) this.correlator.offer(ev);
     else this.record(watched, ev, undefined, ev.count);
@@ -327,6 +349,25 @@ export class EventPipeline {
     // BPF fork/exec time of the same process: for them the process alone decides. (Landlock
     // denials cannot come from setup: the launcher restricts itself only just before its exec.)
     return since !== undefined && (ev.source === "audit" || t >= since);
+  }
+
+  /**
+   * `started` would otherwise grow by every process a workload ever ran (an
+   * exec loop: hundreds a second). An exited process is forgotten once its
+   * late records are in: audit records can trail the exit, and a repeat line
+   * naming it comes at the next flush of the kernel's counts.
+   */
+  private forgetExited(): void {
+    const keepMs = RETIRE_MS + (this.opts.sensor?.flushMs ?? 1000);
+    const now = Date.now();
+    for (const { started, exited } of this.byCgroup.values()) {
+      let n = 0;
+      for (; n < exited.length && now - exited[n]![2] > keepMs; n++) {
+        const [pid, since] = exited[n]!;
+        if (started.get(pid) === since) started.delete(pid); // not a new process with the same pid
+      }
+      if (n) exited.splice(0, n);
+    }
   }
 
   private onRefusal(r: Refusal): void {

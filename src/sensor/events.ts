@@ -31,6 +31,11 @@ export interface EventBase {
   /** True on aggregated lines: `count` more occurrences of an event already reported. */
   readonly repeat?: boolean;
   readonly firstTime?: string;
+  /**
+   * Repeat lines: how many of `count` came from other processes of pid's
+   * program instance (forked children that did not exec), not pid itself.
+   */
+  readonly otherPids?: number;
   /** Added by SensorProcess from its process table (exec events), when known. */
   readonly exe?: string;
   readonly parentExe?: string;
@@ -167,6 +172,8 @@ export interface SourceStats {
   /** bpf: the part of `folded` counted by the per-CPU fast path (as of the last flush). */
   readonly fastHits?: number;
   readonly aggFull?: number;
+  /** bpf: processes that exited with no record of their own (fork and exit not reported). */
+  readonly quietProcesses?: number;
   readonly watched?: number;
   /** audit: growth of the kernel's audit "lost" counter (an upper bound, see docs). */
   readonly kernelLost?: number;
@@ -204,7 +211,7 @@ const REQUIRED: Record<SensorEventType, ReadonlyArray<readonly [string, (v: unkn
 
 const OPTIONAL: Readonly<Record<string, (v: unknown) => boolean>> = {
   tid: isNum, ppid: isNum, nsPid: isNum, nsPpid: isNum, uid: isNum, gid: isNum, cgroupId: isStr, comm: isStr,
-  repeat: isBool, firstTime: isStr, errno: isStr, port: isNum, addr: isStr, fd: isNum, ino: isNum, exe: isStr,
+  repeat: isBool, firstTime: isStr, otherPids: isNum, errno: isStr, port: isNum, addr: isStr, fd: isNum, ino: isNum, exe: isStr,
   pathTruncated: isBool, argvTruncated: isBool, sockType: isStr, protocolName: isStr,
 };
 
@@ -236,7 +243,7 @@ const optBool = (v: unknown) => v === undefined || isBool(v);
 function optionalOk(o: Obj): boolean {
   return (
     optNum(o.tid) && optNum(o.ppid) && optNum(o.nsPid) && optNum(o.nsPpid) && optNum(o.uid) && optNum(o.gid) && optStr(o.cgroupId) && optStr(o.comm) &&
-    optBool(o.repeat) && optStr(o.firstTime) && optStr(o.errno) && optNum(o.port) && optStr(o.addr) && optNum(o.fd) && optNum(o.ino) && optStr(o.exe) &&
+    optBool(o.repeat) && optStr(o.firstTime) && optNum(o.otherPids) && optStr(o.errno) && optNum(o.port) && optStr(o.addr) && optNum(o.fd) && optNum(o.ino) && optStr(o.exe) &&
     optBool(o.pathTruncated) && optBool(o.argvTruncated) && optStr(o.sockType) && optStr(o.protocolName)
   );
 }

@@ -23,7 +23,9 @@
  *   KubeArmor reports blocks it did not cause itself.
  * Events without a workload (host processes) get HostLog / MatchedHostPolicy.
  * fork/exit events have no KubeArmor equivalent and map to null.
- * One addition: "Count" when an event stands for several occurrences.
+ * Two additions: "Count" when an event stands for several occurrences, and
+ * "OtherPIDs" when some of them were by other processes of the same program
+ * instance than the one named (a server's forked children: docs/sensor.md).
  */
 import { hostname } from "node:os";
 import { getSystemErrorMap } from "node:util";
@@ -88,6 +90,8 @@ export interface KubeArmorLog {
   Data: string;
   Result: string;
   Count?: number;
+  /** Of Count, the occurrences by other processes of the same program instance than PID (forked children that did not exec). */
+  OtherPIDs?: number;
 }
 
 /** KubeArmor `Alert` fields: a log plus the policy that matched. */
@@ -161,8 +165,9 @@ function denialOperation(ev: DenialEvent): KubeArmorOperation {
 
 function netResource(ev: Pick<NetEvent, "syscall" | "family" | "sockType" | "protocol" | "addr" | "port">): string {
   if (ev.syscall === "socket") return `domain=${ev.family} type=${ev.sockType ?? "0"} protocol=${ev.protocol}`;
-  if (ev.family === "AF_INET") return `sa_family=AF_INET sin_port=${ev.port ?? 0} sin_addr=${ev.addr ?? ""}`;
-  if (ev.family === "AF_INET6") return `sa_family=AF_INET6 sin6_port=${ev.port ?? 0} sin6_addr=${ev.addr ?? ""}`;
+  // No port: the repeat line of accepts from one address (the peer's port is not in the kernel's key).
+  if (ev.family === "AF_INET") return `sa_family=AF_INET ${ev.port === undefined ? "" : `sin_port=${ev.port} `}sin_addr=${ev.addr ?? ""}`;
+  if (ev.family === "AF_INET6") return `sa_family=AF_INET6 ${ev.port === undefined ? "" : `sin6_port=${ev.port} `}sin6_addr=${ev.addr ?? ""}`;
   if (ev.family === "AF_UNIX") return `sa_family=AF_UNIX sun_path=${ev.addr ?? ""}`;
   return `sa_family=${ev.family}`;
 }
@@ -247,6 +252,7 @@ export function toKubeArmor(ev: SensorEvent, opts: KubeArmorMapOptions, match?: 
     Data: data,
     Result: ev.type === "denial" ? resultText(result ?? -13, errno ?? "EACCES") : resultText(result, errno),
     ...(ev.count > 1 ? { Count: ev.count } : {}),
+    ...(ev.otherPids ? { OtherPIDs: ev.otherPids } : {}),
   };
   if (!match && !denied) return log;
   return toAlert(log, ev, match);

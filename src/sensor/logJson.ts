@@ -89,7 +89,7 @@ export function logParts(ev: SensorEvent, opts: KubeArmorMapOptions): LogParts |
       `"HostPPID":${ev.ppid ?? 0},"HostPID":${ev.pid},"PPID":${ev.nsPpid ?? ev.ppid ?? 0},"PID":${ev.nsPid ?? ev.pid},"UID":${ev.uid ?? 0},` +
       `"ParentProcessName":${JSON.stringify(parentName)},"ProcessName":${JSON.stringify(processName)},"Type":"${w === undefined ? "HostLog" : "ContainerLog"}",` +
       `"Source":${JSON.stringify(source)},"Operation":"${op}","Resource":${JSON.stringify(resource)},"Data":${JSON.stringify(data)},` +
-      `"Result":${JSON.stringify(resultText(result, errno))}${ev.count > 1 ? `,"Count":${ev.count}` : ""}}`,
+      `"Result":${JSON.stringify(resultText(result, errno))}${ev.count > 1 ? `,"Count":${ev.count}` : ""}${ev.otherPids ? `,"OtherPIDs":${ev.otherPids}` : ""}}`,
     at: head.length,
     fragment: f.text,
   };

@@ -94,6 +94,16 @@ describe("toKubeArmor", () => {
     expect(toKubeArmor(ev(L.EXIT), opts)).toBeNull();
   });
 
+  it("says how many of a program instance's occurrences were other processes', and drops the port a folded accept has not", () => {
+    const repeat = JSON.parse(L.FILE_REPEAT) as Record<string, unknown>;
+    expect(toKubeArmor(ev(JSON.stringify({ ...repeat, otherPids: 4998 })), opts)).toMatchObject({ Count: 4999, OtherPIDs: 4998, HostPID: 21525 });
+    expect(toKubeArmor(ev(L.FILE_REPEAT), opts)).not.toHaveProperty("OtherPIDs");
+    const accept = { ...(JSON.parse(L.CONNECT) as Record<string, unknown>), syscall: "accept", nr: 43, result: 4, errno: undefined, count: 9, repeat: true, otherPids: 0 };
+    expect(toKubeArmor(ev(JSON.stringify({ ...accept, port: undefined })), opts)).toMatchObject({ Resource: "sa_family=AF_INET sin_addr=127.0.0.1", Count: 9 });
+    expect(toKubeArmor(ev(JSON.stringify({ ...accept, family: "AF_INET6", addr: "::1", port: undefined })), opts)).toMatchObject({ Resource: "sa_family=AF_INET6 sin6_addr=::1" });
+    expect(toKubeArmor(ev(JSON.stringify(accept)), opts)).toMatchObject({ Resource: "sa_family=AF_INET sin_port=9 sin_addr=127.0.0.1" });
+  });
+
   it("words results like strerror", () => {
     expect(resultText(0, undefined)).toBe("Passed");
     expect(resultText(-2, "ENOENT")).toBe("No such file or directory");

@@ -36,6 +36,7 @@ const base = {
   time,
   pid: fc.integer({ min: 1, max: 4_000_000 }),
   count: fc.integer({ min: 1, max: 5 }),
+  otherPids: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
   cgroupId: fc.option(fc.constantFrom("82", "83", "99"), { nil: undefined }),
   ppid: fc.option(fc.integer({ min: 0, max: 4_000_000 }), { nil: undefined }),
   nsPid: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined }),

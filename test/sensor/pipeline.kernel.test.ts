@@ -142,6 +142,31 @@ describe("EventPipeline on real workloads", () => {
   );
 
   kernelIt(
+    "a program's forked children fold into its records (Count, OtherPIDs); exited processes are forgotten",
+    NEEDS,
+    async () => {
+      // Eight subshells (forks without exec) read the same file: one record for the first, a repeat
+      // naming it for the seven others. Then 20 short execs, and a wait long enough for the pipeline
+      // to forget the exited ones while the workload still runs.
+      const script = "for i in 1 2 3 4 5 6 7 8; do ( read x </etc/hostname ); done; i=0; while [ $i -lt 20 ]; do /bin/true; i=$((i+1)); done; sleep 12; echo done";
+      let tracked: number | undefined;
+      const probe = setTimeout(() => (tracked = pipeline!.trackedProcesses()), 11_000);
+      const { run, records } = await runWatched("forked", script, []);
+      clearTimeout(probe);
+      expect(run.stdout).toContain("done");
+      const reads = logs(records).filter((r) => r.Operation === "File" && r.Resource === "/etc/hostname");
+      expect(reads.reduce((n, r) => n + (r.Count ?? 1), 0)).toBe(8);
+      expect(reads.reduce((n, r) => n + (r.OtherPIDs ?? 0), 0)).toBe(7);
+      expect(new Set(reads.map((r) => r.HostPID)).size).toBe(1);
+      expect(reads.every((r) => r.ProcessName === "/bin/sh")).toBe(true);
+      // During the sleep: the shell and sleep, not the 20 exited /bin/true (nor the subshell).
+      expect(tracked).toBeDefined();
+      expect(tracked!).toBeLessThanOrEqual(3);
+    },
+    120_000,
+  );
+
+  kernelIt(
     "paths the runtime grants anyway (/dev/null, /tmp, /proc, volumes) are logs, not DefaultPosture alerts",
     NEEDS,
     async () => {

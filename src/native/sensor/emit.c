@@ -17,12 +17,19 @@
  *   count     how many occurrences this line stands for (>= 1)
  *   repeat    present and true on aggregated lines: `count` MORE occurrences
  *             of an event already reported in full in the same interval;
- *             firstTime is the first of them
+ *             firstTime is the first of them. The same event of one program
+ *             instance (INSTANCE_NOTE in process.bpf.h): pid is the process
+ *             that did it first, otherPids (present when > 0) how many of
+ *             the `count` came from other processes of the instance (forked
+ *             children that did not exec)
  * Per type:
  *   exec      filename, argv[] (argvTruncated), result 0 — or, for a failed
  *             execve/execveat: filename (as passed), argv [], syscall, nr,
  *             result < 0, errno, denied
- *   fork      pid = the child, ppid = the parent; comm is the parent's
+ *   fork      pid = the child, ppid = the parent; comm is the parent's.
+ *             Reported before the child's first record, not when it happens,
+ *             and not at all (nor its exit) for a child that has none
+ *             (LAZY_FORK_NOTE in process.bpf.h); time is the fork's
  *   exit      exitCode, signal (of a thread-group leader)
  *   file      syscall ("openat"|"openat2"|"open"), nr, path (as passed, may
  *             be relative to dirfd), pathTruncated, dirfd, flags (number),
@@ -32,7 +39,8 @@
  *             fd, family ("AF_INET"...), sockType ("SOCK_STREAM"...),
  *             protocol (number), protocolName ("TCP"...), addr (IP text or
  *             AF_UNIX path, "@name" for abstract), port (remote for
- *             connect/accept, local for bind), result, errno, denied
+ *             connect/accept, local for bind; absent on the repeat lines
+ *             of a successful accept), result, errno, denied
  *   syscall   any other syscall returning -EPERM/-EACCES: syscall, nr,
  *             result, errno, denied (always true)
  *   capability  a capability check of the task's own credentials
@@ -262,7 +270,10 @@ static void put_sys_body(struct emit_ctx *c, const struct sys_key *k)
 		if (k->family == AF_INET || k->family == AF_INET6) {
 			inet_ntop(k->family, k->addr, b, sizeof(b));
 			jb_str(j, "addr", b);
-			jb_uint(j, "port", k->port);
+			/* A successful accept's key has no port (ACCEPT_NOTE in
+			 * syscalls.bpf.h): on its repeat lines, none is printed. */
+			if (k->port || !((k->nr == (unsigned)SYS_accept || k->nr == (unsigned)SYS_accept4) && k->ret >= 0))
+				jb_uint(j, "port", k->port);
 		} else if (k->family == AF_UNIX && k->path_len) {
 			jb_strn(j, "addr", k->path, PATH_LEN);
 		}
@@ -341,7 +352,7 @@ int emit_record(struct emit_ctx *c, const void *data, size_t size)
 int emit_repeat(struct emit_ctx *c, const struct sys_key *k, const struct agg_val *v)
 {
 	struct ev_hdr h = {
-		.ts = v->last_ts, .cgroup_id = k->cgroup_id, .kind = k->kind, .pid = k->pid,
+		.ts = v->last_ts, .cgroup_id = k->cgroup_id, .kind = k->kind, .pid = v->pid,
 		.tid = v->tid, .ppid = v->ppid, .uid = k->uid, .gid = v->gid,
 		.ns_pid = v->ns_pid, .ns_ppid = v->ns_ppid,
 	};
@@ -353,6 +364,8 @@ int emit_repeat(struct emit_ctx *c, const struct sys_key *k, const struct agg_va
 	put_header(c, &h, v->count);
 	jb_bool(&c->jb, "repeat", 1);
 	jb_time(&c->jb, "firstTime", v->first_ts + c->clock_off);
+	if (v->others)
+		jb_uint(&c->jb, "otherPids", v->others);
 	put_sys_body(c, k);
 	return jb_line(&c->jb, c->out);
 }

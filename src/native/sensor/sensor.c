@@ -224,6 +224,7 @@ static int drain_fast(__u32 gen, int map_fd)
 				continue;
 			if (bpf_map_lookup_elem(map_fd, &f[c].key, &v) == 0) {
 				v.count += f[c].val.count;
+				v.others += f[c].val.others;
 				if (f[c].val.last_ts > v.last_ts)
 					v.last_ts = f[c].val.last_ts;
 				if (bpf_map_update_elem(map_fd, &f[c].key, &v, BPF_EXIST) == 0)
@@ -280,6 +281,7 @@ static int stats_line(void)
 			sum.folded += pc[c].folded;
 			sum.agg_full += pc[c].agg_full;
 			sum.cap_probes += pc[c].cap_probes;
+			sum.quiet += pc[c].quiet;
 		}
 	}
 	free(pc);
@@ -308,6 +310,7 @@ static int stats_line(void)
 	jb_uint(j, "fastHits", fast_hits);
 	jb_uint(j, "aggFull", sum.agg_full);
 	jb_uint(j, "capProbes", sum.cap_probes);
+	jb_uint(j, "quietProcesses", sum.quiet);
 	jb_uint(j, "badRecords", ctx.bad_records);
 	jb_uint(j, "watched", skel->bss->nwatched);
 	return jb_line(j, ctx.out);
@@ -502,7 +505,7 @@ int main(int argc, char **argv)
 		__u64 now = monotonic_ns(), next = next_flush < next_stats ? next_flush : next_stats;
 		int timeout = next > now ? (int)((next - now) / 1000000ull) + 1 : 0;
 		if (timeout > POLL_MAX_MS)
-			timeout = POLL_MAX_MS; /* fork/exit records do not wake us (NO_WAKEUP_NOTE in sensor.bpf.c) */
+			timeout = POLL_MAX_MS; /* fork/exit records do not wake us (NO_WAKEUP_NOTE in process.bpf.h) */
 		struct pollfd pfd[2] = {
 			{ .fd = ring_buffer__epoll_fd(rb), .events = POLLIN },
 			{ .fd = stdin_open ? 0 : -1, .events = POLLIN },

@@ -80,7 +80,9 @@ struct sys_key {
 	__u64 cgroup_id;
 	__s64 ret;        /* syscall result: fd, 0, or -errno */
 	__u64 flags;      /* open flags / accept4 flags / socket type with flags */
-	__u32 pid;        /* thread-group id */
+	__u32 pid;        /* program instance (INSTANCE_NOTE in process.bpf.h): the
+			   * thread-group id, or for a forked child that has not
+			   * exec'd (refusals aside) its parent's instance */
 	__u32 uid;        /* who: a setuid() or an exec (new comm) starts new keys, */
 	char comm[COMM_LEN]; /* so a repeat is never attributed to an earlier identity */
 	__u32 nr;         /* syscall number of the running arch */
@@ -121,12 +123,13 @@ struct agg_val {
 	__u64 count;
 	__u64 first_ts;
 	__u64 last_ts;
+	__u64 others;   /* of count: by processes other than `pid` (same program instance) */
+	__u32 pid;      /* thread-group id of the first occurrence (the key holds the instance) */
 	__u32 tid;
 	__u32 ppid;
 	__u32 gid;
 	__u32 ns_pid;
 	__u32 ns_ppid;
-	__u32 pad;
 };
 
 /* Per-CPU "same key as this CPU's last event" slot (FAST_NOTE in
@@ -152,6 +155,8 @@ struct counters {
 				* (the fast path counts its own: fast_slot.hits) */
 	__u64 agg_full;        /* first occurrences that found the aggregation map full */
 	__u64 cap_probes;      /* capability checks left out as probes (cap_vm_enough_memory) */
+	__u64 quiet;           /* processes that exited with no record of their own: fork and
+				* exit not reported (LAZY_FORK_NOTE in process.bpf.h) */
 };
 
 #endif

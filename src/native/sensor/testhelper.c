@@ -16,6 +16,7 @@
  *   bursts=PREFIX,N,C,MS  the same N opens in bursts of C, MS ms apart (one short
  *                       argv for a paced flood: every record's Source is the command line)
  *   connect=IP,PORT     TCP connect (IPv4 or IPv6 literal)
+ *   accept=PORT,N       listen on 127.0.0.1:PORT, accept N connections, closing each
  *   landlock-fs[=P1,P2] Landlock: deny reading, writing and executing files
  *                       except beneath P1, P2... (read+execute)
  *   landlock-net        Landlock: deny every TCP connect and bind
@@ -27,6 +28,10 @@
  *   cpu=N               run on CPU N only (sched_setaffinity)
  *   wait                read one line from stdin (a test acts between two steps)
  *   sleep=MS
+ *   raise=SIG           send this process signal SIG
+ *   forkeach=N          the remaining steps run in N children, forked one after
+ *                       another (each waits for the one before); prints
+ *                       {"step":"child","arg":"PID","result":STATUS} per child
  *   -- PROG ARG...      execv PROG (same pid)
  * The first line is {"step":"start","pid":N}. Exit status 0, or 2 when a step
  * could not be set up (the result line says why).
@@ -45,6 +50,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +156,54 @@ static long landlock(int net, char *allow)
 		return -errno;
 	close(rs);
 	return 0;
+}
+
+static long do_accept(int port, long n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	long r = 0;
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16))
+		r = -errno;
+	for (long i = 0; !r && i < n; i++) {
+		int c = accept(fd, NULL, NULL);
+		if (c < 0)
+			r = -errno;
+		else
+			close(c);
+	}
+	close(fd);
+	return r;
+}
+
+static int run_steps(int argc, char **argv, int from);
+
+/* forkeach=N: run argv[from..] in N children, one after another. */
+static int fork_each(long n, int argc, char **argv, int from)
+{
+	int rc = 0;
+	for (long c = 0; c < n; c++) {
+		fflush(stdout); /* or the child would print the parent's buffer again */
+		pid_t pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid == 0) {
+			int r = run_steps(argc, argv, from);
+			fflush(stdout);
+			_exit(r);
+		}
+		int status = 0;
+		waitpid(pid, &status, 0);
+		char p[16];
+		snprintf(p, sizeof(p), "%d", pid);
+		result("child", p, status);
+		if (status)
+			rc = 2;
+	}
+	return rc;
 }
 
 static long do_capdrop(int cap)
@@ -275,6 +330,15 @@ static int step(char *s)
 		result(s, a, r);
 		return r ? 2 : 0;
 	}
+	if (!strcmp(s, "accept") && arg && split_n(arg, &n)) {
+		result(s, a, do_accept(atoi(arg), n));
+		return 0;
+	}
+	if (!strcmp(s, "raise") && arg) {
+		r = raise(atoi(arg)) ? -errno : 0;
+		result(s, a, r);
+		return r ? 2 : 0;
+	}
 	if (!strcmp(s, "sleep") && arg) {
 		struct timespec ts = { atol(arg) / 1000, (atol(arg) % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
@@ -284,21 +348,30 @@ static int step(char *s)
 	return 2;
 }
 
-int main(int argc, char **argv)
+/* Steps argv[from..] in order: 0, or the first failing step's status. */
+static int run_steps(int argc, char **argv, int from)
 {
-	printf("{\"step\":\"start\",\"pid\":%d}\n", getpid());
-	fflush(stdout);
-	for (int i = 1; i < argc; i++) {
+	for (int i = from; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			if (i + 1 >= argc)
 				return 2;
+			fflush(stdout);
 			execv(argv[i + 1], argv + i + 1);
 			result("exec", argv[i + 1], -errno);
 			return 2;
 		}
+		if (!strncmp(argv[i], "forkeach=", 9))
+			return fork_each(atol(argv[i] + 9), argc, argv, i + 1);
 		int r = step(argv[i]);
 		if (r)
 			return r;
 	}
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	printf("{\"step\":\"start\",\"pid\":%d}\n", getpid());
+	fflush(stdout);
+	return run_steps(argc, argv, 1);
 }
