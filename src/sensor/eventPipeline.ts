@@ -31,7 +31,8 @@ import { PalisadeError } from "../core/errors.js";
 // The matcher's own modules, not policy/index.js: that one also loads the YAML parsers, ≈ 2 MiB
 // of an idle agent's memory it never uses (docs/agent.md, "Footprint").
 import { evaluate, type Verdict } from "../policy/evaluate.js";
-import type { EffectivePolicy, RuleKind } from "../policy/model.js";
+import type { EffectivePolicy } from "../policy/model.js";
+import { decide, decidingOperations } from "./decide.js";
 import { cgroupIdOfPath } from "./cgroup.js";
 import { DenialCorrelator, isRefusal, type Refusal } from "./denialCorrelator.js";
 import { ImplicitGrants, type ImplicitGrant } from "./implicitGrants.js";
@@ -40,7 +41,7 @@ import type { EncodedRecord } from "./eventChunks.js";
 import { encodeRecord, type EventStore } from "./eventStore.js";
 import { timeMs } from "./eventTime.js";
 import { logParts } from "./logJson.js";
-import { operation, toAlert, toKubeArmor, type KubeArmorAlert, type KubeArmorLog, type KubeArmorMapOptions, type PolicyMatch, type WorkloadInfo } from "./kubearmor.js";
+import { operation, toAlert, toKubeArmor, type KubeArmorAlert, type KubeArmorLog, type KubeArmorMapOptions, type WorkloadInfo } from "./kubearmor.js";
 import { operationOf } from "./logOperation.js";
 import { PackedBatch, unpackRows, type Packed } from "./packedBatch.js";
 import { SensorProcess, type SensorOptions, type SensorStatus } from "./sensorProcess.js";
@@ -79,15 +80,6 @@ interface Watched {
   readonly grants: ImplicitGrants;
   /** toKubeArmor's options for this workload's records, made once (record() runs per event). */
   readonly mapOptions: KubeArmorMapOptions;
-}
-
-const OPERATION_KIND: Readonly<Record<string, RuleKind>> = { Process: "process", File: "file", Network: "network", Capabilities: "capability", Syscall: "syscall" };
-
-/** The KubeArmor Operations for which evaluate() can return anything but "no rule": the rest is a log without asking. */
-function decidingOperations(p: EffectivePolicy): Set<string> {
-  const kinds = new Set<string>(p.rules.map((r) => r.kind));
-  for (const [k, on] of Object.entries(p.allowList)) if (on) kinds.add(k);
-  return new Set(Object.keys(OPERATION_KIND).filter((op) => kinds.has(OPERATION_KIND[op]!)));
 }
 
 export interface PipelineStats {
@@ -483,25 +475,4 @@ export class EventPipeline {
       this.opts.log?.(`sensor: could not store sensor stats: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-}
-
-/** The policy's part in a record: which rule (or posture) makes it an alert, and with which Action. */
-export function decide(verdict: Verdict | undefined, refused: boolean, auditOnly: boolean): PolicyMatch | undefined {
-  if (refused) {
-    // The kernel said no; the verdict names why when the policy blocks it, else toKubeArmor's DefaultPosture.
-    return verdict?.action === "Block" ? matchOf(verdict, "Block") : undefined;
-  }
-  if (!verdict || verdict.action === "Allow") return undefined;
-  if (verdict.action === "Block") return matchOf(verdict, auditOnly ? "Audit" : "Block");
-  return matchOf(verdict, "Audit");
-}
-
-function matchOf(v: Verdict, action: PolicyMatch["action"]): PolicyMatch {
-  return {
-    policyName: v.policyName || "DefaultPosture",
-    ...(v.severity !== undefined ? { severity: v.severity } : {}),
-    tags: v.tags,
-    message: v.message,
-    action,
-  };
 }

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { combinePolicies, evaluate, parseDocuments, type EffectivePolicy } from "../../src/policy/index.js";
-import { decide } from "../../src/sensor/eventPipeline.js";
+import { decide } from "../../src/sensor/decide.js";
 import { parseSensorLine, type CapabilityEvent } from "../../src/sensor/events.js";
 import { toKubeArmor, type KubeArmorLog, type WorkloadInfo } from "../../src/sensor/kubearmor.js";
 import { operationOf } from "../../src/sensor/logOperation.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DenialCorrelator, type Refusal } from "../../src/sensor/denialCorrelator.js";
-import { decide } from "../../src/sensor/eventPipeline.js";
+import { decide } from "../../src/sensor/decide.js";
 import type { DenialEvent, FileEvent } from "../../src/sensor/events.js";
 import type { Verdict } from "../../src/policy/index.js";
 
