@@ -60,7 +60,7 @@ export function formatRecord(r: StoredRecord): string {
   const action = r.kind === "alert" ? str("Action") || "Alert" : "Log";
   const parts = [str("UpdatedTime"), printable(r.workload), `${action}/${str("Result")}`, str("Operation"), str("Resource") || "-"];
   if (r.kind === "alert") parts.push(str("PolicyName"));
-  if (typeof k.Count === "number" && k.Count > 1) parts.push(`×${k.Count}`);
+  if (typeof k.Count === "number" && k.Count > 1) parts.push(`×${k.Count}${typeof k.OtherPIDs === "number" && k.OtherPIDs > 0 ? ` (${k.OtherPIDs} by other processes of the program)` : ""}`);
   return parts.join("  ");
 }
 

@@ -64,6 +64,7 @@ describe("palisade logs (input)", () => {
     const rec = { UpdatedTime: "2026-01-01T00:00:00.000001Z", Operation: "File", Resource: "/etc/passwd", Result: "Permission denied", Action: "Block", PolicyName: "p", Count: 3 };
     expect(formatRecord({ seq: 1, kind: "alert", workload: "w", record: rec as never })).toBe("2026-01-01T00:00:00.000001Z  w  Block/Permission denied  File  /etc/passwd  p  ×3");
     expect(formatRecord({ seq: 2, kind: "log", workload: "w", record: { ...rec, Result: "Passed", Count: undefined } as never })).toBe("2026-01-01T00:00:00.000001Z  w  Log/Passed  File  /etc/passwd");
+    expect(formatRecord({ seq: 4, kind: "log", workload: "w", record: { ...rec, Result: "Passed", Count: 20, OtherPIDs: 19 } as never })).toBe("2026-01-01T00:00:00.000001Z  w  Log/Passed  File  /etc/passwd  ×20 (19 by other processes of the program)");
     // A workload chooses its paths: no forged second line, no terminal escape sequences.
     const evil = formatRecord({ seq: 3, kind: "log", workload: "w", record: { ...rec, Resource: "/tmp/a\n2026-01-01T00:00:00Z  w  Log/Passed  File  /fake\u001b[2J" } as never });
     expect(evil.includes("\n") || evil.includes("\u001b")).toBe(false);
