@@ -41,7 +41,7 @@ export interface BinaryProfile {
   readonly files: readonly FileUse[];
   /** Sockets by protocol ("tcp", "udp", …; "unix" and others as the record names the family). */
   readonly protocols: readonly Counted[];
-  /** connect/bind peers: "10.0.0.5:443", "bind :8080", "unix:/run/x.sock". */
+  /** connect/bind/accept peers: "10.0.0.5:443", "bind :8080", "from 10.0.0.9" (accepted from), "unix:/run/x.sock". */
   readonly peers: readonly Counted[];
   readonly capabilities: readonly Counted[];
   readonly denials: readonly Denial[];
@@ -76,6 +76,9 @@ function peerOf(resource: string, syscall: string | undefined): string | undefin
   const port = kv.sin_port ?? kv.sin6_port ?? kv.port;
   if (addr === undefined && port === undefined) return undefined;
   const host = addr !== undefined && addr.includes(":") ? `[${addr}]` : (addr ?? "");
+  // A client's port is its ephemeral choice (and the sensor keeps it only on the first of a
+  // run of accepts): a server's peers are the addresses connecting to it.
+  if (syscall === "SYS_ACCEPT" || syscall === "SYS_ACCEPT4") return `from ${addr ?? "?"}`;
   return syscall === "SYS_BIND" ? `bind ${host}:${port ?? 0}` : `${host}:${port ?? 0}`;
 }
 
