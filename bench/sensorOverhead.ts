@@ -153,8 +153,16 @@ export function pairSegments(segs: readonly Segment[], toggles: readonly Toggle[
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the benchmark watches: the workload as created, without the runtime's implicit grants (runSensor's watchedWorkloadOf adds them). */
-function benchWatched(c: CreatedWorkload): WatchedWorkload {
+export function benchWatched(c: CreatedWorkload): WatchedWorkload {
   return { name: c.name, cgroupPath: c.cgroupPath!, containerId: c.id, containerName: c.name, namespace: c.namespace, labels: c.labels, image: c.image, effective: c.effective, auditOnly: false, ...(c.launcher ? { setupExecs: [c.launcher] } : {}) };
+}
+
+/**
+ * The pipeline's own SensorProcess, to switch the kernel side only: an unwatch through the
+ * pipeline would make it forget the server's processes (RETIRE_MS). Bench code only.
+ */
+export function kernelSide(pipeline: EventPipeline): SensorProcess {
+  return (pipeline as unknown as { sensor: SensorProcess }).sensor;
 }
 
 /** Median and quartiles of the per-pair overheads (on ÷ off − 1, in %). */
@@ -262,7 +270,7 @@ export async function pairedHttp(ctx: BenchContext, pipeline: EventPipeline, pai
   try {
     await ready(server);
     const c = created!;
-    const kernel = (pipeline as unknown as { sensor: SensorProcess }).sensor;
+    const kernel = kernelSide(pipeline);
     const url = `http://127.0.0.1:${HTTP_PORT}/index.html`;
     log(`http: ${2 * pairs} wrk runs of ${wrkSeconds} s, watching the server every other run`);
     for (let i = 0; i < 2 * pairs; i++) {
