@@ -22,10 +22,9 @@
  * Needs root, kernel BTF, audit, runc, busybox-static, gcc (static helpers).
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { join } from "node:path";
 import { nativeBuildDir, repoRoot } from "../src/core/paths.js";
 import { combinePolicies, evaluate } from "../src/policy/index.js";
 import { cgroup2Mount } from "../src/sensor/cgroup.js";
@@ -40,6 +39,7 @@ import { operationOf } from "../src/sensor/logOperation.js";
 import { ProcessTable } from "../src/sensor/processTable.js";
 import { PAIRED_FULL, PAIRED_TINY, pairedHttp, pairedOverhead, type LoopName, type PairedOptions, type PairedResult } from "./sensorOverhead.js";
 import { childrenOf, commOf, cpuSeconds, machineCpuSeconds } from "./lib/procStats.js";
+import { flagValue, runIfMain, writeMarkdown } from "./lib/cli.js";
 import { withBenchContext } from "./lib/targets.js";
 
 const HELPER = join(nativeBuildDir(), "palisade-sensor-testhelper");
@@ -279,10 +279,7 @@ function markdown(tp: readonly ThroughputRow[], oh: OverheadResult | undefined, 
 
 async function main(argv: readonly string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the benchmark loads BPF programs and runs containers: run it as root");
-  const arg = (name: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const arg = (name: string) => flagValue(argv, name);
   const tiny = argv.includes("--tiny");
   const events = Number(arg("--events") ?? (tiny ? 5000 : 200_000));
   const base = tiny ? PAIRED_TINY : PAIRED_FULL;
@@ -296,15 +293,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const oh = only === "throughput" ? undefined : await overhead(paired, log, loops as LoopName[]);
   const stages = stageCosts();
   log(`stages (µs/event): ${JSON.stringify(stages)}`);
-  const md = markdown(tp, oh, stages, `sudo npx tsx bench/sensor.ts ${argv.join(" ")}`.trim());
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, md + "\n");
-  process.stdout.write(md + "\n");
+  writeMarkdown(out, markdown(tp, oh, stages, `sudo npx tsx bench/sensor.ts ${argv.join(" ")}`.trim()));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

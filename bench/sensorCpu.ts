@@ -19,33 +19,17 @@
  * bpftool.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { repoRoot } from "../src/core/paths.js";
 import { EventPipeline } from "../src/sensor/eventPipeline.js";
 import { EventStore } from "../src/sensor/eventStore.js";
-import { inNetns, ready, wrkRate } from "./lib/measure.js";
-import { cpuSeconds, machineCpuSeconds, threadCpuSeconds } from "./lib/procStats.js";
-import { confinedTarget, HTTP_PORT, withBenchContext } from "./lib/targets.js";
-import { benchWatched, kernelSide } from "./sensorOverhead.js";
-import type { CreatedWorkload } from "../src/runtime/workloads.js";
+import { flagValue, runIfMain, writeMarkdown } from "./lib/cli.js";
+import { cpuSeconds, machineCpuSeconds, progIdsOfPid, threadCpuSeconds } from "./lib/procStats.js";
+import { withBenchContext } from "./lib/targets.js";
+import { watchedServer } from "./sensorOverhead.js";
 
 const BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled";
-
-/** Ids of the BPF programs a process holds (its fds' fdinfo "prog_id:" lines, links included). */
-function progIdsOf(pid: number): Set<number> {
-  const ids = new Set<number>();
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
-      if (m) ids.add(Number(m[1]));
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return ids;
-}
 
 /** run_time_ns and run_cnt per program name, for the programs with these ids. */
 function bpfStats(ids: ReadonlySet<number>): Map<string, { ns: number; runs: number }> {
@@ -96,36 +80,29 @@ async function measure(runs: number, seconds: number, log: (l: string) => void):
     const pipeline = await EventPipeline.start({ store, log });
     const sensorPid = (pipeline.status().bpf.ready as { pid?: number } | undefined)?.pid;
     if (!sensorPid) throw new Error("the BPF sensor did not start (see docs/sensor.md, Fallback)");
-    const progs = progIdsOf(sensorPid);
-    let created: CreatedWorkload | undefined;
-    const target = confinedTarget(ctx, async (c) => {
-      created = c;
-      await pipeline.watch(benchWatched(c));
-    });
-    const server = await target.serve(["/bin/busybox", "httpd", "-f", "-p", String(HTTP_PORT), "-h", "/srv/www"]);
+    const progs = new Set(progIdsOfPid(sensorPid));
     const statsWas = readFileSync(BPF_STATS, "utf8").trim();
     const sides = { on: { requests: 0, parts: new Map() } as Side, off: { requests: 0, parts: new Map() } as Side };
     try {
-      await ready(server);
-      writeFileSync(BPF_STATS, "1");
-      const kernel = kernelSide(pipeline);
-      let on = true;
-      for (let i = 0; i < 2 * runs; i++) {
-        const a = snapshot(sensorPid, progs);
-        const out = await inNetns(server.pid, ["wrk", "-t2", "-c16", `-d${seconds}s`, `http://127.0.0.1:${HTTP_PORT}/index.html`], (seconds + 30) * 1000);
-        await pipeline.flush(); // the records of this run are handled within it
-        const b = snapshot(sensorPid, progs);
-        const requests = wrkRate(out, "the server") * seconds;
-        add(on ? sides.on : sides.off, a, b, requests);
-        log(`${on ? "on " : "off"} run ${Math.floor(i / 2) + 1}/${runs}: ${requests.toFixed(0)} requests`);
-        on = !on;
-        if (on) await kernel.watch(created!.cgroupPath!);
-        else await kernel.unwatch(created!.cgroupPath!);
+      const server = await watchedServer(ctx, pipeline);
+      try {
+        writeFileSync(BPF_STATS, "1");
+        let on = true;
+        for (let i = 0; i < 2 * runs; i++) {
+          const a = snapshot(sensorPid, progs);
+          const rate = await server.wrk(seconds);
+          await pipeline.flush(); // the records of this run are handled within it
+          const b = snapshot(sensorPid, progs);
+          add(on ? sides.on : sides.off, a, b, rate * seconds);
+          log(`${on ? "on " : "off"} run ${Math.floor(i / 2) + 1}/${runs}: ${(rate * seconds).toFixed(0)} requests`);
+          on = !on;
+          await server.watchKernel(on);
+        }
+      } finally {
+        writeFileSync(BPF_STATS, statsWas);
+        await server.stop();
       }
     } finally {
-      writeFileSync(BPF_STATS, statsWas);
-      if (created) await pipeline.unwatch(created.name).catch(() => undefined);
-      await server.stop();
       await pipeline.close();
       store.close();
     }
@@ -147,23 +124,12 @@ function markdown(r: { on: Side; off: Side }, command: string): string {
 
 async function main(argv: readonly string[]): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the benchmark loads BPF programs and runs containers: run it as root");
-  const arg = (name: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const arg = (name: string) => flagValue(argv, name);
   const runs = Number(arg("--runs") ?? 5);
   const seconds = Number(arg("--seconds") ?? 2);
   if (!(runs >= 1 && seconds >= 1)) throw new Error("--runs and --seconds must be ≥ 1");
   const out = arg("--markdown") ?? join(repoRoot(), "build", "bench", "sensor-cpu.md");
-  const md = markdown(await measure(runs, seconds, (l) => process.stderr.write(`${l}\n`)), `sudo npx tsx bench/sensorCpu.ts ${argv.join(" ")}`.trim());
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, md + "\n");
-  process.stdout.write(md + "\n");
+  writeMarkdown(out, markdown(await measure(runs, seconds, (l) => process.stderr.write(`${l}\n`)), `sudo npx tsx bench/sensorCpu.ts ${argv.join(" ")}`.trim()));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

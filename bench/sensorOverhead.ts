@@ -153,7 +153,7 @@ export function pairSegments(segs: readonly Segment[], toggles: readonly Toggle[
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the benchmark watches: the workload as created, without the runtime's implicit grants (runSensor's watchedWorkloadOf adds them). */
-export function benchWatched(c: CreatedWorkload): WatchedWorkload {
+function benchWatched(c: CreatedWorkload): WatchedWorkload {
   return { name: c.name, cgroupPath: c.cgroupPath!, containerId: c.id, containerName: c.name, namespace: c.namespace, labels: c.labels, image: c.image, effective: c.effective, auditOnly: false, ...(c.launcher ? { setupExecs: [c.launcher] } : {}) };
 }
 
@@ -161,7 +161,7 @@ export function benchWatched(c: CreatedWorkload): WatchedWorkload {
  * The pipeline's own SensorProcess, to switch the kernel side only: an unwatch through the
  * pipeline would make it forget the server's processes (RETIRE_MS). Bench code only.
  */
-export function kernelSide(pipeline: EventPipeline): SensorProcess {
+function kernelSide(pipeline: EventPipeline): SensorProcess {
   return (pipeline as unknown as { sensor: SensorProcess }).sensor;
 }
 
@@ -238,6 +238,53 @@ export async function pairedOverhead(ctx: BenchContext, pipeline: EventPipeline,
   return pairedResult(loop, pairs, { kept, discarded }, t0);
 }
 
+/** The confinement benchmark's server, watched by a pipeline (watchedServer). */
+export interface WatchedServer {
+  /** Switches the pipeline's kernel side only: watching the server's cgroup or not. */
+  watchKernel(on: boolean): Promise<void>;
+  /** One `wrk -t2 -c16` run of `seconds` from inside the server's network namespace: requests per second. */
+  wrk(seconds: number): Promise<number>;
+  /** Unwatches through the pipeline and stops the server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * busybox httpd under REALISTIC_POLICY, watched by `pipeline` from before it
+ * starts, as the agent does: the server's exec makes it (and the children it
+ * forks per connection) the workload's. Toggles then switch only the kernel
+ * side (the pipeline's sensor watching the cgroup or not): an unwatch through
+ * the pipeline would make it forget the server's processes 5 s later
+ * (RETIRE_MS), and every later event would be dropped as setup instead of
+ * mapped and stored. Resolves once the server answers; watched.
+ */
+export async function watchedServer(ctx: BenchContext, pipeline: EventPipeline): Promise<WatchedServer> {
+  let created: CreatedWorkload | undefined;
+  const target = confinedTarget(ctx, async (c) => {
+    created = c;
+    if (!c.cgroupPath) throw new Error("http: the server's cgroup is unknown (no cgroup v2?)");
+    await pipeline.watch(benchWatched(c));
+  });
+  const server = await target.serve(["/bin/busybox", "httpd", "-f", "-p", String(HTTP_PORT), "-h", "/srv/www"]);
+  const stop = async () => {
+    if (created) await pipeline.unwatch(created.name).catch(() => undefined);
+    await server.stop();
+  };
+  try {
+    await ready(server);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const c = created!;
+  const kernel = kernelSide(pipeline);
+  const url = `http://127.0.0.1:${HTTP_PORT}/index.html`;
+  return {
+    watchKernel: async (on) => void (on ? await kernel.watch(c.cgroupPath!) : await kernel.unwatch(c.cgroupPath!)),
+    wrk: async (seconds) => wrkRate(await inNetns(server.pid, ["wrk", "-t2", "-c16", `-d${seconds}s`, url], (seconds + 30) * 1000), "the server"),
+    stop,
+  };
+}
+
 /**
  * The confinement benchmark's server (busybox httpd under REALISTIC_POLICY,
  * wrk from inside its network namespace), paired the same way: the pipeline
@@ -248,41 +295,22 @@ export async function pairedOverhead(ctx: BenchContext, pipeline: EventPipeline,
  * a fork, an accept, an open and an exit in the watched cgroup. The server
  * is watched from its start (so its exec is seen and its children are the
  * workload's, stored like the agent stores them); the toggles switch the
- * kernel side only (see below), the first one off.
+ * kernel side only (watchedServer), the first one off.
  */
 export async function pairedHttp(ctx: BenchContext, pipeline: EventPipeline, pairs: number, wrkSeconds: number, log: (l: string) => void): Promise<PairedResult> {
-  let created: CreatedWorkload | undefined;
-  let on = false;
-  // Watched from before it starts, as the agent does: the server's exec makes it (and the
-  // children it forks per connection) the workload's. The toggles then switch only the
-  // kernel side (the pipeline's sensor watching the cgroup or not): an unwatch through the
-  // pipeline would make it forget the server's processes 5 s later (RETIRE_MS), and every
-  // later event would be dropped as setup instead of mapped and stored.
-  const target = confinedTarget(ctx, async (c) => {
-    created = c;
-    if (!c.cgroupPath) throw new Error("http: the server's cgroup is unknown (no cgroup v2?)");
-    await pipeline.watch(benchWatched(c));
-    on = true;
-  });
   const t0 = performance.now();
-  const server = await target.serve(["/bin/busybox", "httpd", "-f", "-p", String(HTTP_PORT), "-h", "/srv/www"]);
+  const server = await watchedServer(ctx, pipeline);
+  let on = true;
   const runs: { on: boolean; ns: number }[] = [];
   try {
-    await ready(server);
-    const c = created!;
-    const kernel = kernelSide(pipeline);
-    const url = `http://127.0.0.1:${HTTP_PORT}/index.html`;
     log(`http: ${2 * pairs} wrk runs of ${wrkSeconds} s, watching the server every other run`);
     for (let i = 0; i < 2 * pairs; i++) {
-      if (on) await kernel.unwatch(c.cgroupPath!);
-      else await kernel.watch(c.cgroupPath!);
       on = !on;
+      await server.watchKernel(on);
       await sleep(100);
-      const out = await inNetns(server.pid, ["wrk", "-t2", "-c16", `-d${wrkSeconds}s`, url], (wrkSeconds + 30) * 1000);
-      runs.push({ on, ns: 1e9 / wrkRate(out, "the server") });
+      runs.push({ on, ns: 1e9 / (await server.wrk(wrkSeconds)) });
     }
   } finally {
-    if (created) await pipeline.unwatch(created.name).catch(() => undefined);
     await server.stop();
   }
   const paired: { off: number; on: number }[] = [];

@@ -47,6 +47,26 @@ export function threadCpuSeconds(pid: number): Map<string, number> {
   return out;
 }
 
+/** Ids of the BPF programs a process holds open (its fds' fdinfo "prog_id:" lines; links hold their program too). */
+export function progIdsOfPid(pid: number): number[] {
+  const ids = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return [];
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // the fd closed meanwhile
+    }
+  }
+  return [...ids];
+}
+
 /** VmRSS of one process in MiB, or undefined when it is gone (or a kernel thread). */
 export function rssMiB(pid: number): number | undefined {
   try {

@@ -232,7 +232,8 @@ export class EventPipeline {
     // the cgroup's newer entry stays until its own unwatch's time is up.
     const entry = this.byCgroup.get(id);
     setTimeout(() => {
-      if (this.byCgroup.get(id) === entry && !Array.from(this.byName.values()).includes(id)) this.byCgroup.delete(id);
+      // Any watch of the cgroup since this unwatch made a new entry.
+      if (this.byCgroup.get(id) === entry) this.byCgroup.delete(id);
     }, RETIRE_MS).unref();
   }
 

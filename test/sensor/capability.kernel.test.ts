@@ -13,13 +13,11 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { combinePolicies, parseDocuments } from "../../src/policy/index.js";
-import { EventPipeline } from "../../src/sensor/eventPipeline.js";
-import { EventStore } from "../../src/sensor/eventStore.js";
 import type { CapabilityEvent, NetEvent, SensorEvent } from "../../src/sensor/events.js";
 import type { KubeArmorAlert } from "../../src/sensor/kubearmor.js";
 import { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { kernelIt, LINUX, ROOT, type Requirement } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, cleanupAfterEach, collect, HELPER, makeCgroup, runHelper, SENSOR_BUILT, tempDir } from "./helpers.js";
+import { BIN, BPF, CGROUP2, cleanupAfterEach, collect, HELPER, makeCgroup, pipelineFixture, runHelper, SENSOR_BUILT, tempDir } from "./helpers.js";
 
 /** The tracepoint is new in Linux 6.14: its typedef name is in the kernel's BTF strings. */
 const CAP_TRACEPOINT: Requirement = {
@@ -158,13 +156,7 @@ spec:
 
 describe("capability events in the live pipeline", () => {
   kernelIt("a matchCapabilities Block rule turns a refused CAP_NET_RAW into an alert; an Audit rule a used CAP_CHOWN; the rest are logs", REQS, async () => {
-    const dir = tempDir("cappipe");
-    defer(() => rmSync(dir, { recursive: true, force: true }));
-    const cg = makeCgroup("cappipe", defer);
-    const store = EventStore.open(join(dir, "events.db"));
-    defer(() => store.close());
-    const pipeline = await EventPipeline.start({ store, sensor: { binDir: BIN, bpf: "required", audit: false } });
-    defer(() => pipeline.close());
+    const { cg, store, pipeline } = await pipelineFixture("cappipe", defer);
     const parsed = parseDocuments(POLICY, "cap.yaml");
     expect(parsed.errors).toEqual([]);
     const labels = { app: "capdemo" };

@@ -5,12 +5,14 @@
  * static test helper, and checks that nothing is left behind.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nativeBuildDir, repoRoot } from "../../src/core/paths.js";
 import { cgroup2Mount, cgroupIdOfPath } from "../../src/sensor/cgroup.js";
+import { EventPipeline } from "../../src/sensor/eventPipeline.js";
 import type { SensorEvent } from "../../src/sensor/events.js";
+import { EventStore } from "../../src/sensor/eventStore.js";
 import type { SensorProcess } from "../../src/sensor/sensorProcess.js";
 import { afterEach } from "vitest";
 import type { Requirement } from "../kernelTest.js";
@@ -165,25 +167,7 @@ export function auditEnabled(): number {
   return Number(m?.[1] ?? -1);
 }
 
-/** Ids of the BPF programs a process holds open (its fds' fdinfo "prog_id:" lines; links hold their program too). */
-export function progIdsOfPid(pid: number): number[] {
-  const ids = new Set<number>();
-  let fds: string[] = [];
-  try {
-    fds = readdirSync(`/proc/${pid}/fdinfo`);
-  } catch {
-    return [];
-  }
-  for (const fd of fds) {
-    try {
-      const m = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"));
-      if (m) ids.add(Number(m[1]));
-    } catch {
-      // the fd closed meanwhile
-    }
-  }
-  return [...ids];
-}
+export { progIdsOfPid } from "../../bench/lib/procStats.js";
 
 /** Ids of all loaded BPF programs (bpftool). */
 export function loadedProgIds(): number[] {
@@ -204,6 +188,18 @@ export function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), `palisade-${prefix}-`));
   chmodSync(d, 0o755);
   return d;
+}
+
+/** A BPF-only EventPipeline storing into a throwaway events.db, and a throwaway cgroup; all undone by `defer`. */
+export async function pipelineFixture(tag: string, defer: (undo: () => unknown) => void): Promise<{ cg: TestCgroup; store: EventStore; pipeline: EventPipeline }> {
+  const dir = tempDir(tag);
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  const cg = makeCgroup(tag, defer);
+  const store = EventStore.open(join(dir, "events.db"));
+  defer(() => store.close());
+  const pipeline = await EventPipeline.start({ store, sensor: { binDir: BIN, bpf: "required", audit: false } });
+  defer(() => pipeline.close());
+  return { cg, store, pipeline };
 }
 
 /** A file only root may read (mode 0600). */

@@ -7,14 +7,11 @@
  * "unattributed" instead of stored.
  */
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { combinePolicies } from "../../src/policy/index.js";
-import { EventPipeline, type WatchedWorkload } from "../../src/sensor/eventPipeline.js";
-import { EventStore } from "../../src/sensor/eventStore.js";
+import type { WatchedWorkload } from "../../src/sensor/eventPipeline.js";
 import { kernelIt, LINUX, ROOT } from "../kernelTest.js";
-import { BIN, BPF, CGROUP2, cleanupAfterEach, HELPER, makeCgroup, SENSOR_BUILT, tempDir } from "./helpers.js";
+import { BPF, CGROUP2, cleanupAfterEach, HELPER, pipelineFixture, SENSOR_BUILT } from "./helpers.js";
 
 const REQS = [LINUX, ROOT, SENSOR_BUILT, BPF, CGROUP2];
 const defer = cleanupAfterEach();
@@ -25,13 +22,7 @@ describe("EventPipeline watch/unwatch", () => {
     "an unwatch's retire timer leaves a later watch's entry alone",
     REQS,
     async () => {
-      const dir = tempDir("rewatch");
-      defer(() => rmSync(dir, { recursive: true, force: true }));
-      const cg = makeCgroup("rewatch", defer);
-      const store = EventStore.open(join(dir, "events.db"));
-      defer(() => store.close());
-      const pipeline = await EventPipeline.start({ store, sensor: { binDir: BIN, bpf: "required", audit: false } });
-      defer(() => pipeline.close());
+      const { cg, pipeline } = await pipelineFixture("rewatch", defer);
       const labels = { app: "rewatch" };
       const w: WatchedWorkload = { name: "rewatch", cgroupPath: cg.path, effective: combinePolicies([], labels, { namespace: "default" }), auditOnly: false, containerId: "rewatch-1", containerName: "rewatch", namespace: "default", labels, image: "local/rewatch:test" };
 
